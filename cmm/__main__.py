@@ -1,0 +1,5 @@
+import sys
+
+from cmm.cli import main
+
+sys.exit(main())

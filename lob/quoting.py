@@ -1,0 +1,86 @@
+"""The quoting rule: predictions + book + inventory -> post-only bid and ask on the tick grid.
+
+Shared by the server and the backtest. Vectorised: every argument may be a scalar or an
+array of shape (B,); the result has arrays of shape (B,).
+
+    fair f   = mid + predicted mid change                          (ticks)
+    reserve r= f - skew_ticks * q / max_inventory                  (inventory skew)
+    half h   = max(spread_mult * predicted_spread / 2, min_half_spread)
+    bid      = min(floor(r - h), best_bid)     ask = max(ceil(r + h), best_ask)
+    size     = clip(round(size_fraction * expm1(predicted_volume) / lot) * lot, lot, max_size),
+               the side that adds inventory shrunk by (1 - |q| / max_inventory);
+               a side whose fill would take |q| past max_inventory is not quoted (size 0).
+Post-only holds by construction: bid <= best_bid < best_ask <= ask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class QuoteParams:
+    min_half_spread: float = 0.5  # ticks
+    spread_mult: float = 1.0
+    skew_ticks: float = 1.0  # reserve-price shift at full inventory, ticks
+    max_inventory: float = 1.0  # base units
+    size_fraction: float = 0.1  # share of the predicted horizon volume to offer
+    lot: float = 0.001  # base units
+    max_size: float = 1.0  # base units
+
+    def __post_init__(self) -> None:
+        bad = [f.name for f in fields(self) if not np.isfinite(getattr(self, f.name))]
+        bad += [n for n in ("max_inventory", "lot", "max_size") if getattr(self, n) <= 0]
+        bad += [n for n in ("min_half_spread", "spread_mult", "skew_ticks", "size_fraction") if getattr(self, n) < 0]
+        if self.max_size < self.lot:
+            bad.append("max_size < lot")
+        if bad:
+            raise ValueError(f"invalid quote parameters: {', '.join(bad)}")
+
+    def with_overrides(self, overrides: dict) -> QuoteParams:
+        unknown = set(overrides) - set(asdict(self))
+        if unknown:
+            raise ValueError(f"unknown quote parameters: {', '.join(sorted(unknown))}")
+        return replace(self, **overrides)
+
+
+@dataclass(frozen=True)
+class Quotes:
+    bid_tick: np.ndarray  # int64
+    ask_tick: np.ndarray  # int64
+    bid_sz: np.ndarray  # float64; 0 = side not quoted
+    ask_sz: np.ndarray
+    fair_tick: np.ndarray  # float64, fair price in ticks (before skew)
+
+
+def make_quotes(
+    best_bid: np.ndarray,
+    best_ask: np.ndarray,
+    pred_mid_change: np.ndarray,
+    pred_spread: np.ndarray,
+    pred_log_volume: np.ndarray,
+    inventory: np.ndarray,
+    params: QuoteParams,
+) -> Quotes:
+    best_bid = np.asarray(best_bid, np.int64)
+    best_ask = np.asarray(best_ask, np.int64)
+    q = np.asarray(inventory, np.float64)
+    mid = (best_bid + best_ask) / 2.0
+    fair = mid + np.asarray(pred_mid_change, np.float64)
+    reserve = fair - params.skew_ticks * q / params.max_inventory
+    half = np.maximum(params.spread_mult * np.asarray(pred_spread, np.float64) / 2.0, params.min_half_spread)
+    bid = np.minimum(np.floor(reserve - half), best_bid).astype(np.int64)
+    ask = np.maximum(np.ceil(reserve + half), best_ask).astype(np.int64)
+
+    volume = np.expm1(np.clip(np.asarray(pred_log_volume, np.float64), 0.0, 50.0))
+    base = np.clip(np.round(params.size_fraction * volume / params.lot) * params.lot, params.lot, params.max_size)
+    load = np.clip(np.abs(q) / params.max_inventory, 0.0, 1.0)
+    bid_sz = np.where(q > 0, base * (1 - load), base)  # buying adds to a long position
+    ask_sz = np.where(q < 0, base * (1 - load), base)
+    bid_sz = np.where(q + bid_sz > params.max_inventory + 1e-12, 0.0, bid_sz)
+    ask_sz = np.where(q - ask_sz < -params.max_inventory - 1e-12, 0.0, ask_sz)
+    bid_sz = np.round(bid_sz / params.lot) * params.lot
+    ask_sz = np.round(ask_sz / params.lot) * params.lot
+    return Quotes(bid_tick=bid, ask_tick=ask, bid_sz=bid_sz, ask_sz=ask_sz, fair_tick=fair)
