@@ -93,8 +93,11 @@ class Dataset:
             ("crossed or locked book (best bid >= best ask)", self.bid_px[:, 0] >= self.ask_px[:, 0], 0),
             ("bid prices not strictly decreasing across levels", np.diff(self.bid_px, axis=1) >= 0, 0),
             ("ask prices not strictly increasing across levels", np.diff(self.ask_px, axis=1) <= 0, 0),
-            ("negative or non-finite size", ~(np.isfinite(self.bid_sz) & (self.bid_sz >= 0))
-             | ~(np.isfinite(self.ask_sz) & (self.ask_sz >= 0)), 0),
+            (
+                "negative or non-finite size",
+                ~(np.isfinite(self.bid_sz) & (self.bid_sz >= 0)) | ~(np.isfinite(self.ask_sz) & (self.ask_sz >= 0)),
+                0,
+            ),
             ("empty best level", (self.bid_sz[:, 0] <= 0) | (self.ask_sz[:, 0] <= 0), 0),
         ]
         for what, bad, offset in checks:
@@ -156,8 +159,13 @@ def save(ds: Dataset, path: str | Path) -> None:
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(
                 f,
-                ts_ns=ds.ts_ns, bid_px=ds.bid_px, bid_sz=ds.bid_sz, ask_px=ds.ask_px, ask_sz=ds.ask_sz,
-                trades=ds.trades, meta=np.array(json.dumps(ds.meta())),
+                ts_ns=ds.ts_ns,
+                bid_px=ds.bid_px,
+                bid_sz=ds.bid_sz,
+                ask_px=ds.ask_px,
+                ask_sz=ds.ask_sz,
+                trades=ds.trades,
+                meta=np.array(json.dumps(ds.meta())),
             )
         os.replace(tmp, path)
     except BaseException:
@@ -178,6 +186,12 @@ def load(path: str | Path) -> Dataset:
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: format version {meta.get('format_version')}, expected {FORMAT_VERSION}")
     return Dataset(
-        symbol=meta["symbol"], venue=meta["venue"], tick=float(meta["tick"]), grid_ns=int(meta["grid_ns"]),
-        has_trades=bool(meta["has_trades"]), sources=meta["sources"], report=meta["report"], **arrays,
+        symbol=meta["symbol"],
+        venue=meta["venue"],
+        tick=float(meta["tick"]),
+        grid_ns=int(meta["grid_ns"]),
+        has_trades=bool(meta["has_trades"]),
+        sources=meta["sources"],
+        report=meta["report"],
+        **arrays,
     ).validate()

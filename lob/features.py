@@ -30,8 +30,14 @@ def feature_names(levels: int) -> list[str]:
     names += [f"log_bid_sz_{i}" for i in range(levels)] + [f"log_ask_sz_{i}" for i in range(levels)]
     names += ["spread", "imbalance_1", "imbalance_5", f"imbalance_{levels}", "microprice_offset"]
     names += [f"mid_return_{k}" for k in RETURN_LAGS]
-    names += ["realized_vol", "log_buy_volume", "log_sell_volume", "trade_flow_imbalance",
-              "log_buy_volume_last", "log_sell_volume_last"]
+    names += [
+        "realized_vol",
+        "log_buy_volume",
+        "log_sell_volume",
+        "trade_flow_imbalance",
+        "log_buy_volume_last",
+        "log_sell_volume_last",
+    ]
     return names
 
 
@@ -60,18 +66,25 @@ def records(ds: Dataset) -> np.ndarray:
 
 def _book_features(rec: np.ndarray, levels: int) -> np.ndarray:
     """Features of each row's own book, (N, R) -> (N, 4L+5)."""
-    bid_px, ask_px = rec[:, :levels], rec[:, levels:2 * levels]
-    bid_sz, ask_sz = rec[:, 2 * levels:3 * levels], rec[:, 3 * levels:4 * levels]
+    bid_px, ask_px = rec[:, :levels], rec[:, levels : 2 * levels]
+    bid_sz, ask_sz = rec[:, 2 * levels : 3 * levels], rec[:, 3 * levels : 4 * levels]
     mid = (bid_px[:, :1] + ask_px[:, :1]) / 2.0
     spread = ask_px[:, 0] - bid_px[:, 0]
     imbalances = [_imbalance(bid_sz[:, :k].sum(1), ask_sz[:, :k].sum(1)) for k in (1, min(5, levels), levels)]
     top = bid_sz[:, 0] + ask_sz[:, 0]
     micro = (ask_px[:, 0] * bid_sz[:, 0] + bid_px[:, 0] * ask_sz[:, 0]) / np.where(top > 0, top, 1.0)
     micro_offset = np.where(top > 0, micro - mid[:, 0], 0.0)
-    return np.column_stack([
-        bid_px - mid, ask_px - mid, np.log1p(bid_sz), np.log1p(ask_sz),
-        spread, *imbalances, micro_offset,
-    ])
+    return np.column_stack(
+        [
+            bid_px - mid,
+            ask_px - mid,
+            np.log1p(bid_sz),
+            np.log1p(ask_sz),
+            spread,
+            *imbalances,
+            micro_offset,
+        ]
+    )
 
 
 def _imbalance(b: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -80,8 +93,13 @@ def _imbalance(b: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 
 def _flow(buy_total: np.ndarray, sell_total: np.ndarray, buy_last: np.ndarray, sell_last: np.ndarray):
-    return [np.log1p(buy_total), np.log1p(sell_total), _imbalance(buy_total, sell_total),
-            np.log1p(buy_last), np.log1p(sell_last)]
+    return [
+        np.log1p(buy_total),
+        np.log1p(sell_total),
+        _imbalance(buy_total, sell_total),
+        np.log1p(buy_last),
+        np.log1p(sell_last),
+    ]
 
 
 def features(rec: np.ndarray) -> np.ndarray:
@@ -94,7 +112,7 @@ def features(rec: np.ndarray) -> np.ndarray:
     returns = [mid - mid[np.maximum(idx - k, 0)] for k in RETURN_LAGS]
     # realised volatility: RMS of one-step mid changes inside the window (first row has none)
     step = np.diff(mid, prepend=mid[0])
-    csq = np.concatenate([[0.0], np.cumsum(step ** 2)])
+    csq = np.concatenate([[0.0], np.cumsum(step**2)])
     lo = np.maximum(idx - WINDOW + 1, 0) + 1  # first step index with both ends inside the window
     count = idx + 1 - lo
     rv = np.sqrt(np.where(count > 0, (csq[idx + 1] - csq[lo]) / np.maximum(count, 1), 0.0))
@@ -114,7 +132,8 @@ def features_last(window: np.ndarray) -> np.ndarray:
     last = len(mid) - 1
     returns = [mid[last] - mid[max(last - k, 0)] for k in RETURN_LAGS]
     steps = np.diff(mid)
-    rv = float(np.sqrt(np.mean(steps ** 2))) if len(steps) else 0.0
-    flow = _flow(np.array(window[:, -2].sum()), np.array(window[:, -1].sum()),
-                 np.array(window[-1, -2]), np.array(window[-1, -1]))
+    rv = float(np.sqrt(np.mean(steps**2))) if len(steps) else 0.0
+    flow = _flow(
+        np.array(window[:, -2].sum()), np.array(window[:, -1].sum()), np.array(window[-1, -2]), np.array(window[-1, -1])
+    )
     return np.concatenate([book, returns, [rv], [float(f) for f in flow]]).astype(np.float32)

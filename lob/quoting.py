@@ -6,11 +6,12 @@ array of shape (B,); the result has arrays of shape (B,).
     fair f   = mid + predicted mid change                          (ticks)
     reserve r= f - skew_ticks * q / max_inventory                  (inventory skew)
     half h   = max(spread_mult * predicted_spread / 2, min_half_spread)
-    bid      = min(floor(r - h), best_bid)     ask = max(ceil(r + h), best_ask)
+    bid      = min(floor(r - h), best_ask - 1)     ask = max(ceil(r + h), best_bid + 1)
     size     = clip(round(size_fraction * expm1(predicted_volume) / lot) * lot, lot, max_size),
                the side that adds inventory shrunk by (1 - |q| / max_inventory);
                a side whose fill would take |q| past max_inventory is not quoted (size 0).
-Post-only holds by construction: bid <= best_bid < best_ask <= ask.
+Post-only holds by construction (a bid never at or above the best ask, an ask never at or below
+the best bid), and bid < ask because h > 0. Inside a wide spread the quotes may improve the touch.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class QuoteParams:
     def __post_init__(self) -> None:
         bad = [f.name for f in fields(self) if not np.isfinite(getattr(self, f.name))]
         bad += [n for n in ("max_inventory", "lot", "max_size") if getattr(self, n) <= 0]
-        bad += [n for n in ("min_half_spread", "spread_mult", "skew_ticks", "size_fraction") if getattr(self, n) < 0]
+        bad += [n for n in ("min_half_spread",) if getattr(self, n) <= 0]
+        bad += [n for n in ("spread_mult", "skew_ticks", "size_fraction") if getattr(self, n) < 0]
         if self.max_size < self.lot:
             bad.append("max_size < lot")
         if bad:
@@ -71,8 +73,8 @@ def make_quotes(
     fair = mid + np.asarray(pred_mid_change, np.float64)
     reserve = fair - params.skew_ticks * q / params.max_inventory
     half = np.maximum(params.spread_mult * np.asarray(pred_spread, np.float64) / 2.0, params.min_half_spread)
-    bid = np.minimum(np.floor(reserve - half), best_bid).astype(np.int64)
-    ask = np.maximum(np.ceil(reserve + half), best_ask).astype(np.int64)
+    bid = np.minimum(np.floor(reserve - half), best_ask - 1).astype(np.int64)
+    ask = np.maximum(np.ceil(reserve + half), best_bid + 1).astype(np.int64)
 
     volume = np.expm1(np.clip(np.asarray(pred_log_volume, np.float64), 0.0, 50.0))
     base = np.clip(np.round(params.size_fraction * volume / params.lot) * params.lot, params.lot, params.max_size)

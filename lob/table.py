@@ -71,7 +71,14 @@ def build_table(
     vol = X[:, feature_index("realized_vol", level_count)].astype(np.float64)
     edges = fit_regime_edges(vol[split == 0])
     return Table(
-        X=X, Y=np.concatenate(ys), regime=regimes(vol, edges), split=split,
-        dataset_id=np.concatenate(ids), row=np.concatenate(rows), edges=edges,
-        feature_names=feature_names(level_count), horizon=horizon, levels=level_count,
+        X=X,
+        Y=np.concatenate(ys),
+        regime=regimes(vol, edges),
+        split=split,
+        dataset_id=np.concatenate(ids),
+        row=np.concatenate(rows),
+        edges=edges,
+        feature_names=feature_names(level_count),
+        horizon=horizon,
+        levels=level_count,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from lob.dataset import Dataset
+from lob.features import step_trade_volume
 
 # 2 s at 100 ms. At 1 s the Bitstamp mid is flat ~82% of the time and the spread barely moves;
 # 2 s keeps enough moves to learn from while staying a quoting-relevant horizon (measured in README).
@@ -31,17 +32,21 @@ def volume_kind(ds: Dataset) -> str:
 
 
 def _future_volume(ds: Dataset, horizon: int) -> np.ndarray:
+    """Volume in steps t+1 .. t+H for each t with a full horizon, (N-H,).
+
+    Summed per step, then over a sliding window (not as a difference of cumulative sums), so a
+    target never depends, even by rounding, on anything before t.
+    """
     if ds.has_trades:
-        ctrade = np.concatenate([[0.0], np.cumsum(ds.trades["sz"])])
-        upto = np.searchsorted(ds.trades["ts_ns"], ds.ts_ns, side="right")  # trades with ts <= ts[t]
-        return ctrade[upto[horizon:]] - ctrade[upto[:-horizon]]
-    removed = np.zeros(ds.n)
-    same_bid = ds.bid_px[1:, 0] == ds.bid_px[:-1, 0]
-    same_ask = ds.ask_px[1:, 0] == ds.ask_px[:-1, 0]
-    removed[1:] += np.where(same_bid, np.maximum(ds.bid_sz[:-1, 0] - ds.bid_sz[1:, 0], 0), 0)
-    removed[1:] += np.where(same_ask, np.maximum(ds.ask_sz[:-1, 0] - ds.ask_sz[1:, 0], 0), 0)
-    cum = np.cumsum(removed)
-    return cum[horizon:] - cum[:-horizon]
+        buy, sell = step_trade_volume(ds)
+        per_step = buy + sell
+    else:
+        per_step = np.zeros(ds.n)
+        same_bid = ds.bid_px[1:, 0] == ds.bid_px[:-1, 0]
+        same_ask = ds.ask_px[1:, 0] == ds.ask_px[:-1, 0]
+        per_step[1:] += np.where(same_bid, np.maximum(ds.bid_sz[:-1, 0] - ds.bid_sz[1:, 0], 0), 0)
+        per_step[1:] += np.where(same_ask, np.maximum(ds.ask_sz[:-1, 0] - ds.ask_sz[1:, 0], 0), 0)
+    return np.lib.stride_tricks.sliding_window_view(per_step[1:], horizon).sum(axis=1)
 
 
 def targets(ds: Dataset, horizon: int = DEFAULT_HORIZON) -> np.ndarray:
