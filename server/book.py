@@ -1,0 +1,102 @@
+"""A validated snapshot as a feature record: prices on the tick grid, sorted, not crossed, padded to L levels.
+
+Record layout (lob.features): `[bid_px(L) | ask_px(L) | bid_sz(L) | ask_sz(L) | buy_vol | sell_vol]`,
+prices in integer ticks. More levels than L are validated, then cut to L; fewer are padded like
+`lob.dataset.pad_levels` (one tick further per level, size 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lob.dataset import pad_levels
+from server.errors import RequestError
+from server.schemas import Snapshot
+
+GRID_TOLERANCE = 1e-6  # in ticks: 61837.63 / 0.01 is 6183762.999999999
+MAX_TICKS = float(1 << 53)  # beyond this a float price no longer names one tick
+
+
+@dataclass(frozen=True)
+class Book:
+    record: np.ndarray  # (4L+2,) float64
+    best_bid: int  # ticks
+    best_ask: int
+    tick: float
+
+
+def resolve_tick(snap: Snapshot, instruments: dict[str, float], prefix: str = "") -> float:
+    """The symbol's tick from the bundle, else from the request; a request tick must agree with the bundle's."""
+    known = instruments.get(snap.symbol)
+    if known is None:
+        if snap.tick is None:
+            raise RequestError(
+                422,
+                "unknown_tick",
+                f"symbol {snap.symbol!r} is not among the bundle's instruments: give its price tick in 'tick'",
+                f"{prefix}tick",
+            )
+        return snap.tick
+    if snap.tick is not None and abs(snap.tick - known) > 1e-12 * known:
+        raise RequestError(
+            422,
+            "tick_mismatch",
+            f"tick {snap.tick} differs from the bundle's {known} for {snap.symbol}",
+            f"{prefix}tick",
+        )
+    return known
+
+
+def _side_ticks(levels: list, tick: float, name: str, direction: int, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """(price ticks int64, sizes) of one side, checked on the grid and strictly sorted away from the touch."""
+    arr = np.array(levels, np.float64)
+    scaled = arr[:, 0] / tick
+    ticks = np.rint(scaled)
+    off = np.abs(scaled - ticks) > GRID_TOLERANCE
+    if off.any():
+        i = int(off.argmax())
+        raise RequestError(
+            422, "off_tick", f"price {arr[i, 0]} is not on the tick grid ({tick})", f"{prefix}{name}[{i}][0]"
+        )
+    if ticks.max() >= MAX_TICKS:
+        raise RequestError(422, "price_out_of_range", f"{name} prices beyond 2^53 ticks", f"{prefix}{name}")
+    if len(ticks) > 1:
+        unsorted = np.diff(ticks) * direction <= 0
+        if unsorted.any():
+            i = int(unsorted.argmax()) + 1
+            order = "decreasing" if direction < 0 else "increasing"
+            raise RequestError(
+                422,
+                "unsorted_levels",
+                f"{name} prices must be strictly {order} from the best",
+                f"{prefix}{name}[{i}][0]",
+            )
+    return ticks.astype(np.int64), arr[:, 1]
+
+
+def to_book(snap: Snapshot, tick: float, levels: int, max_levels: int, prefix: str = "") -> Book:
+    """Validate `snap` and build its record; raises RequestError (422) naming the field at fault."""
+    for name, side in (("bids", snap.bids), ("asks", snap.asks)):
+        if len(side) > max_levels:
+            raise RequestError(
+                422, "too_many_levels", f"{len(side)} levels, at most {max_levels} a side", f"{prefix}{name}"
+            )
+    bid_px, bid_sz = _side_ticks(snap.bids, tick, "bids", -1, prefix)
+    ask_px, ask_sz = _side_ticks(snap.asks, tick, "asks", +1, prefix)
+    best_bid, best_ask = int(bid_px[0]), int(ask_px[0])
+    if best_bid >= best_ask:
+        raise RequestError(
+            422,
+            "crossed_book",
+            f"best bid {snap.bids[0][0]} >= best ask {snap.asks[0][0]}: the book is crossed or locked",
+            f"{prefix}asks[0][0]",
+        )
+    buy = sum(size for _, size, side in snap.trades if side == "buy")
+    sell = sum(size for _, size, side in snap.trades if side == "sell")
+    record = np.empty(4 * levels + 2, np.float64)
+    record[:levels], record[2 * levels : 3 * levels] = pad_levels(bid_px, bid_sz, levels, +1)
+    record[levels : 2 * levels], record[3 * levels : 4 * levels] = pad_levels(ask_px, ask_sz, levels, -1)
+    record[-2:] = buy, sell
+    return Book(record=record, best_bid=best_bid, best_ask=best_ask, tick=tick)

@@ -1,0 +1,36 @@
+"""Small HTTP helpers: JSON responses from orjson, and reading a JSON body with type and size checks."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from server.errors import RequestError
+
+JSON = "application/json"
+
+
+def json_response(payload: dict | bytes, status: int = 200, headers: dict | None = None) -> Response:
+    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    return Response(body, status_code=status, headers=headers, media_type=JSON)
+
+
+async def read_json_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 415 unless JSON and 413 beyond `limit` bytes (checked while reading)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != JSON:
+        raise RequestError(
+            415, "unsupported_media_type", f"content-type must be {JSON}, got {media_type or 'none'}", "content-type"
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise RequestError(413, "body_too_large", f"body of {declared} bytes, at most {limit}", "content-length")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, "body_too_large", f"body over {limit} bytes", "body")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,179 @@
+"""The quote path: body bytes -> snapshot(s) -> state -> features -> model -> quoting rule -> body bytes.
+
+Every stage is timed (see `server.metrics.STAGES`). Everything that can refuse a request (parse,
+book checks, stale snapshots) runs before the first state change, so a refused request changes nothing.
+Quotes are computed in ticks by `lob.quoting.make_quotes` and returned in currency units; a side that
+is not quoted (size 0, e.g. at the inventory limit) has a null price and size 0.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import lru_cache
+
+import numpy as np
+import orjson
+from pydantic import ValidationError
+
+from lob.quoting import QuoteParams, Quotes, make_quotes
+from server.book import Book, resolve_tick, to_book
+from server.errors import RequestError, from_validation_error
+from server.metrics import StageTimings
+from server.runtime import ModelRuntime, Predictions
+from server.schemas import BatchRequest, QuoteOverrides, QuoteRequest, Snapshot
+from server.settings import Settings
+from server.state import SymbolStates
+from server.window_features import window_features
+
+RISK_LIMITS = ("max_inventory", "max_size")  # overrides may lower these, never raise them
+
+
+@lru_cache(maxsize=256)
+def price_decimals(step: float) -> int:
+    """Decimals that show multiples of `step` exactly: 0.01 -> 2, 0.5 -> 1, 5.0 -> 0."""
+    for d in range(13):
+        if abs(round(step, d) - step) <= 1e-12 * max(step, 1.0):
+            return d
+    return 12
+
+
+class QuoteService:
+    def __init__(self, runtime: ModelRuntime, settings: Settings):
+        self.settings = settings
+        self.params = settings.quote_params()
+        self.runtime = runtime
+        self.states = self._new_states(runtime)
+        self.timings = {route: StageTimings(settings.stats_window) for route in ("/v1/quote", "/v1/quotes")}
+
+    def _new_states(self, runtime: ModelRuntime) -> SymbolStates:
+        width = 4 * runtime.levels + 2
+        return SymbolStates(width, self.settings.max_symbols, int(self.settings.max_gap_ms * 1e6))
+
+    def swap(self, runtime: ModelRuntime) -> None:
+        """Serve `runtime` from now on; windows survive when the record layout is unchanged."""
+        states = self.states if runtime.levels == self.runtime.levels else self._new_states(runtime)
+        self.runtime, self.states = runtime, states
+
+    def quote_params(self, overrides: QuoteOverrides | None, prefix: str = "") -> QuoteParams:
+        if overrides is None:
+            return self.params
+        changes = overrides.model_dump(exclude_none=True)
+        for name in RISK_LIMITS:
+            if name in changes and changes[name] > getattr(self.params, name):
+                limit = getattr(self.params, name)
+                raise RequestError(
+                    422,
+                    "override_out_of_bounds",
+                    f"{name} {changes[name]} above the server's {limit}",
+                    f"{prefix}params.{name}",
+                )
+        try:
+            return self.params.with_overrides(changes)
+        except ValueError as err:
+            raise RequestError(422, "invalid_params", str(err), f"{prefix}params") from err
+
+    def _book(self, runtime: ModelRuntime, snap: Snapshot, prefix: str = "") -> Book:
+        tick = resolve_tick(snap, runtime.ticks, prefix)
+        book = to_book(snap, tick, runtime.levels, self.settings.max_levels, prefix)
+        self.states.check(snap.symbol, snap.ts_ns, tick, prefix)
+        return book
+
+    def quote(self, body: bytes, t0: int) -> bytes:
+        """One snapshot in, one quote out; `t0` is perf_counter_ns when the request arrived."""
+        runtime, states = self.runtime, self.states
+        try:
+            req = QuoteRequest.model_validate_json(body)
+        except ValidationError as err:
+            raise from_validation_error(err) from None
+        t_parse = time.perf_counter_ns()
+        params = self.quote_params(req.params)
+        book = self._book(runtime, req)
+        t_valid = time.perf_counter_ns()
+        rows, warm = states.push(req.symbol, req.ts_ns, book.tick, book.record)
+        t_state = time.perf_counter_ns()
+        x = window_features(rows, runtime.levels)[None, :]
+        t_feat = time.perf_counter_ns()
+        pred = runtime.predict(x)
+        t_infer = time.perf_counter_ns()
+        quotes = make_quotes(
+            book.best_bid, book.best_ask, pred.mid_change, pred.spread, pred.volume, req.inventory, params
+        )
+        t_quote = time.perf_counter_ns()
+        out = _quote_dict(req, book.tick, quotes, pred, 0, warm, params.lot)
+        out["model"] = runtime.model_id
+        stamps = [t0, t_parse, t_valid, t_state, t_feat, t_infer, t_quote]
+        return self._finish(out, stamps, self.timings["/v1/quote"])
+
+    def quote_batch(self, body: bytes, t0: int) -> bytes:
+        """Many snapshots (distinct symbols) in, one quote each, through one inference."""
+        runtime, states = self.runtime, self.states
+        try:
+            req = BatchRequest.model_validate_json(body)
+        except ValidationError as err:
+            raise from_validation_error(err) from None
+        t_parse = time.perf_counter_ns()
+        n = len(req.snapshots)
+        if n > self.settings.max_batch:
+            raise RequestError(
+                422, "too_many_snapshots", f"{n} snapshots, at most {self.settings.max_batch}", "snapshots"
+            )
+        params = self.quote_params(req.params)
+        seen: set[str] = set()
+        books = []
+        for i, snap in enumerate(req.snapshots):
+            prefix = f"snapshots[{i}]."
+            if snap.symbol in seen:
+                raise RequestError(422, "duplicate_symbol", f"{snap.symbol} appears twice", f"{prefix}symbol")
+            seen.add(snap.symbol)
+            books.append(self._book(runtime, snap, prefix))
+        t_valid = time.perf_counter_ns()
+        windows = [states.push(s.symbol, s.ts_ns, b.tick, b.record) for s, b in zip(req.snapshots, books, strict=True)]
+        t_state = time.perf_counter_ns()
+        x = np.stack([window_features(rows, runtime.levels) for rows, _ in windows])
+        t_feat = time.perf_counter_ns()
+        pred = runtime.predict(x)
+        t_infer = time.perf_counter_ns()
+        best_bid = np.array([b.best_bid for b in books], np.int64)
+        best_ask = np.array([b.best_ask for b in books], np.int64)
+        inventory = np.array([s.inventory for s in req.snapshots], np.float64)
+        quotes = make_quotes(best_bid, best_ask, pred.mid_change, pred.spread, pred.volume, inventory, params)
+        t_quote = time.perf_counter_ns()
+        out = {
+            "quotes": [
+                _quote_dict(s, b.tick, quotes, pred, i, w[1], params.lot)
+                for i, (s, b, w) in enumerate(zip(req.snapshots, books, windows, strict=True))
+            ],
+            "model": runtime.model_id,
+        }
+        stamps = [t0, t_parse, t_valid, t_state, t_feat, t_infer, t_quote]
+        return self._finish(out, stamps, self.timings["/v1/quotes"])
+
+    @staticmethod
+    def _finish(out: dict, stamps: list[int], timings: StageTimings) -> bytes:
+        """Serialise, then splice `latency_us` (request bytes to response bytes) into the JSON object."""
+        body = orjson.dumps(out)
+        end = time.perf_counter_ns()
+        stamps.append(end)
+        stages = [(b - a) * 1e-9 for a, b in zip(stamps, stamps[1:], strict=False)]
+        timings.record([*stages, (end - stamps[0]) * 1e-9])
+        return b'%s,"latency_us":%d}' % (body[:-1], (end - stamps[0]) // 1000)
+
+
+def _quote_dict(snap: Snapshot, tick: float, q: Quotes, pred: Predictions, i: int, warm: bool, lot: float) -> dict:
+    d = price_decimals(tick)
+    size_d = price_decimals(lot)
+    bid_sz = round(float(q.bid_sz[i]), size_d)
+    ask_sz = round(float(q.ask_sz[i]), size_d)
+    return {
+        "symbol": snap.symbol,
+        "ts_ns": snap.ts_ns,
+        "bid_px": round(int(q.bid_tick[i]) * tick, d) if bid_sz > 0 else None,
+        "bid_sz": bid_sz,
+        "ask_px": round(int(q.ask_tick[i]) * tick, d) if ask_sz > 0 else None,
+        "ask_sz": ask_sz,
+        "fair_px": round(float(q.fair_tick[i]) * tick, d + 3),
+        "spread_pred": round(float(pred.spread[i]) * tick, d + 3),
+        "volume_pred": round(math.expm1(min(max(float(pred.volume[i]), 0.0), 50.0)), 6),
+        "warm": warm,
+    }
