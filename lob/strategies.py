@@ -59,7 +59,6 @@ class DatasetFit:
     log_volume: float  # median log1p horizon volume (the baselines' size input)
     intensity_a: float  # trades per second at distance 0 from the mid
     intensity_k: float  # decay per tick of distance
-    episode_s: float  # episode length, seconds (AS's T - t at the start)
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,6 @@ class Market:
 
     datasets: list[Dataset]
     table: Table
-    episode_s: float
     offsets: np.ndarray = field(init=False)
     fits: list[DatasetFit] = field(init=False)
 
@@ -100,7 +98,6 @@ class Market:
             log_volume=float(np.nanmedian(y[:, 2])),
             intensity_a=a,
             intensity_k=k,
-            episode_s=self.episode_s,
         )
 
 

@@ -52,7 +52,7 @@ def book_with_trades(seed: int, n: int = 3000, k: float = 0.8, levels: int = 10)
 @pytest.fixture(scope="module")
 def market() -> Market:
     datasets = [book_with_trades(0), book_with_trades(1, n=2000)]
-    return Market(datasets, build_table(datasets, horizon=20), episode_s=30.0)
+    return Market(datasets, build_table(datasets, horizon=20))
 
 
 def test_fit_intensity_recovers_a_decaying_arrival_rate():
@@ -67,7 +67,7 @@ def test_fits_use_training_rows_only(market: Market):
     rows = market.train_rows(0)
     assert rows[-1] < 0.7 * ds.n
     changed = Dataset(**{**ds.__dict__, "trades": ds.trades[ds.trades["ts_ns"] <= ds.ts_ns[rows[-1]]]})
-    again = Market([changed, market.datasets[1]], build_table([changed, market.datasets[1]], 20), 30.0)
+    again = Market([changed, market.datasets[1]], build_table([changed, market.datasets[1]], 20))
     assert again.fits[0].intensity_k == pytest.approx(market.fits[0].intensity_k)
     assert again.fits[0].sigma2_per_s == pytest.approx(market.fits[0].sigma2_per_s)
 
