@@ -11,6 +11,8 @@ at the end of the schedule plus one request timeout, whatever is still unanswere
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from loadtest.stats import KindStats, new_histogram, percentiles_ms, record_us
 
 START_LEAD_NS = 50_000_000  # the first request is due this long after setup, so setup never counts
 PROGRESS_EVERY_S = 1.0
+PR_SET_TIMERSLACK = 29
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Completion:
 
     kind: str
     seq: int  # index among requests of its kind (for quotes: the payload index)
-    intended_ns: int  # perf_counter_ns clock
+    ts_ns: int  # the intended send time in Unix ns (a quote request's ts_ns)
     latency_us: float  # from the intended send time
     outcome: str | None  # None for a 2xx response
     body: bytes
@@ -72,7 +75,13 @@ class _Run:
         self.send_lag = new_histogram()
         self.queue: asyncio.Queue[int] = asyncio.Queue()
         self.dispatched = 0
-        self.t0 = 0
+        self.t0 = 0  # perf_counter_ns of the schedule's start
+        self.epoch0 = 0  # the same instant in Unix ns: requests carry ts_ns = epoch0 + offset
+
+    def start(self) -> None:
+        now_perf, now_epoch = time.perf_counter_ns(), time.time_ns()
+        self.t0 = now_perf + START_LEAD_NS
+        self.epoch0 = now_epoch + START_LEAD_NS
 
     def dispatch(self, lo: int, hi: int) -> None:
         """Timer thread -> loop: requests lo..hi-1 are due now."""
@@ -92,7 +101,9 @@ class _Run:
             raw = (
                 self.health_raw
                 if kind == HEALTH
-                else http.post_json(self.target, self.quote_path, self.payloads.body(int(self.seq[k])))
+                else http.post_json(
+                    self.target, self.quote_path, self.payloads.body(int(self.seq[k]), self.epoch0 + offset)
+                )
             )
             sent = clock()
             response, outcome = await self._send(conn, raw)
@@ -103,7 +114,12 @@ class _Run:
                 if self.on_completion is not None and kind == QUOTE:
                     self.on_completion(
                         Completion(
-                            KIND_NAMES[kind], int(self.seq[k]), intended, (done - intended) / 1e3, outcome, response
+                            KIND_NAMES[kind],
+                            int(self.seq[k]),
+                            self.epoch0 + offset,
+                            (done - intended) / 1e3,
+                            outcome,
+                            response,
                         )
                     )
             self.queue.task_done()
@@ -151,8 +167,15 @@ def _index_within_kind(kind: np.ndarray) -> np.ndarray:
     return seq
 
 
+def _fine_timer_slack() -> None:
+    """Ask Linux to wake this thread within 1 ns of its sleep's end (the default slack is 50 us)."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: keep the default slack
+        ctypes.CDLL(None).prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
+
+
 def _timer(run: _Run, loop: asyncio.AbstractEventLoop, stop: threading.Event, done: Callable[[], None]) -> None:
     """Release requests at their intended times (runs in its own thread)."""
+    _fine_timer_slack()
     offsets = run.schedule.offset_ns
     i, n = 0, len(offsets)
     try:
@@ -166,7 +189,7 @@ def _timer(run: _Run, loop: asyncio.AbstractEventLoop, stop: threading.Event, do
             i = j
         loop.call_soon_threadsafe(done)
     except RuntimeError:  # the loop closed under us: the run was cancelled
-        pass
+        return
 
 
 async def run_load(
@@ -183,7 +206,7 @@ async def run_load(
     connections = [http.Connection(run.target) for _ in range(opts.connections)]
     workers = [asyncio.create_task(run.worker(c)) for c in connections]
     reporter = asyncio.create_task(_report_progress(run, progress)) if progress else None
-    run.t0 = time.perf_counter_ns() + START_LEAD_NS
+    run.start()
     timer = threading.Thread(
         target=_timer, args=(run, loop, stop, schedule_done.set), name="loadtest-timer", daemon=True
     )
@@ -232,3 +255,22 @@ def run_sync(
 ) -> RunResult:
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(run_load(opts, payloads, on_completion, progress))
+
+
+def check_reachable(opts: LoadOptions) -> None:
+    """One `GET /healthz` before a run; raises ConnectionError saying why the server cannot be loaded."""
+
+    async def probe() -> http.Response:
+        conn = http.Connection(opts.target)
+        try:
+            async with asyncio.timeout(opts.timeout_s):
+                return await conn.request(http.get(opts.target, "/healthz"))
+        finally:
+            conn.close()
+
+    try:
+        response = asyncio.run(probe())
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, http.ProtocolError) as err:
+        raise ConnectionError(f"{opts.url}: cannot reach the server ({type(err).__name__}: {err})") from err
+    if not 200 <= response.status < 300:
+        raise ConnectionError(f"{opts.url}/healthz answered HTTP {response.status}: {response.body[:200]!r}")

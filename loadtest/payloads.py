@@ -1,10 +1,12 @@
 """Quote request bodies replayed from a canonical dataset across N symbols.
 
-Request k goes to symbol `k % N` and carries that symbol's `k // N`-th snapshot, so each symbol
-sees the dataset's snapshots in time order (its server-side window fills as in production). When a
-symbol runs past the end of the dataset it starts again with timestamps shifted past the last one,
-so `ts_ns` keeps increasing. Prices are sent in currency (`px * tick`); absent levels (size 0) are
-left out; trades are those of the grid step ending at the snapshot.
+Request k goes to symbol `k % N` and carries that symbol's `k // N`-th snapshot (wrapping around at
+the end of the dataset), so each symbol sees the dataset's snapshots in time order and its
+server-side window fills as in production. `ts_ns` is given by the caller: the load generator stamps
+each request with its intended send time (Unix ns), as a live feed would, so timestamps increase per
+symbol within a run and across runs against the same server (which refuses a stale one with 409).
+Prices are sent in currency (`px * tick`); absent levels (size 0) are left out; trades are those of
+the grid step ending at the snapshot.
 """
 
 from __future__ import annotations
@@ -31,20 +33,17 @@ class QuotePayloads:
         self._name_json = [orjson.dumps(name) for name in self.names]
         self._decimals = max(0, -math.floor(math.log10(ds.tick)) + 2)
         self._head_tail = b',"inventory":' + orjson.dumps(float(inventory)) + b',"tick":' + orjson.dumps(ds.tick)
-        self._period_ns = int(ds.ts_ns[-1] - ds.ts_ns[0]) + ds.grid_ns
         edges = np.concatenate([[ds.ts_ns[0] - ds.grid_ns], ds.ts_ns])
         self._trade_lo = np.searchsorted(ds.trades["ts_ns"], edges[:-1], side="right")
         self._trade_hi = np.searchsorted(ds.trades["ts_ns"], edges[1:], side="right")
         self._cache: dict[int, bytes] = {}
 
-    def locate(self, k: int) -> tuple[int, int, int]:
-        """Request k -> (symbol index, snapshot index, ts_ns)."""
-        sym, j = k % self.symbols, k // self.symbols
-        cycle, row = divmod(j, self.ds.n)
-        return sym, row, int(self.ds.ts_ns[row]) + cycle * self._period_ns
+    def locate(self, k: int) -> tuple[int, int]:
+        """Request k -> (symbol index, snapshot index)."""
+        return k % self.symbols, (k // self.symbols) % self.ds.n
 
-    def body(self, k: int) -> bytes:
-        sym, row, ts_ns = self.locate(k)
+    def body(self, k: int, ts_ns: int) -> bytes:
+        sym, row = self.locate(k)
         book = self._cache.get(row)
         if book is None:
             book = self._cache[row] = self._encode_book(row)

@@ -41,8 +41,9 @@ def arrivals(
         t = np.cumsum(gaps)
     else:
         raise ValueError(f"arrival {arrival!r}: expected 'constant' or 'poisson'")
-    t = t[t < duration_s]
-    return np.round(t * 1e9).astype(np.int64)
+    t_ns = np.round(t[t < duration_s] * 1e9).astype(np.int64)
+    index = np.arange(len(t_ns))
+    return np.maximum.accumulate(t_ns - index) + index  # strictly increasing even if two draws round alike
 
 
 def build_schedule(
