@@ -1,0 +1,101 @@
+"""A price-level order book rebuilt from events, and the record of its clean top-L states.
+
+`SideBook` keeps one side's levels in a sorted key list (bisect), so reading the top L levels
+after every event is a slice, not a sort. `BookStates` records the top L of both sides at given
+times, skipping states that a dataset may not hold (a side empty, or best bid >= best ask) and
+counting why, then hands them over as arrays padded like `lob.dataset.pad_levels`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+
+import numpy as np
+
+BID = 1
+ASK = -1
+
+
+class SideBook:
+    """One side's price levels (prices in ticks); `side` is BID or ASK."""
+
+    def __init__(self, side: int) -> None:
+        self.side = side
+        self._keys: list[int] = []  # ascending; key = -price for bids, price for asks: best first
+        self._qty: dict[int, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def set(self, px: int, qty: float) -> None:
+        """Set the level at `px` to `qty`; qty <= 0 removes it."""
+        key = -px if self.side == BID else px
+        if qty > 0:
+            if key not in self._qty:
+                insort(self._keys, key)
+            self._qty[key] = qty
+        elif self._qty.pop(key, None) is not None:
+            del self._keys[bisect_left(self._keys, key)]
+
+    def replace(self, levels: dict[int, float]) -> None:
+        """Replace the whole side with {px: qty} (levels with qty <= 0 are left out)."""
+        self._qty = {(-px if self.side == BID else px): q for px, q in levels.items() if q > 0}
+        self._keys = sorted(self._qty)
+
+    def best(self) -> int | None:
+        if not self._keys:
+            return None
+        return -self._keys[0] if self.side == BID else self._keys[0]
+
+    def top(self, levels: int) -> tuple[list[int], list[float]]:
+        """Prices and sizes of the best `levels` levels, best first."""
+        keys, sizes = self.top_keys(levels)
+        return ([-k for k in keys] if self.side == BID else keys), sizes
+
+    def top_keys(self, levels: int) -> tuple[list[int], list[float]]:
+        """Like `top` but with prices as sort keys (-price for bids): the fast path for recording."""
+        keys = self._keys[:levels]
+        return keys, list(map(self._qty.__getitem__, keys))
+
+
+class BookStates:
+    """Clean top-L book states with their times, in the order recorded."""
+
+    def __init__(self, levels: int) -> None:
+        self.levels = levels
+        self.skipped = {"one_sided": 0, "crossed": 0}
+        self._ts: list[int] = []
+        self._rows: list[list] = []
+
+    def __len__(self) -> int:
+        return len(self._ts)
+
+    def record(self, ts_ns: int, bids: SideBook, asks: SideBook) -> bool:
+        """Record the book at `ts_ns` when both sides exist and it is neither crossed nor locked."""
+        best_bid, best_ask = bids.best(), asks.best()
+        if best_bid is None or best_ask is None:
+            self.skipped["one_sided"] += 1
+            return False
+        if best_bid >= best_ask:
+            self.skipped["crossed"] += 1
+            return False
+        self._ts.append(ts_ns)
+        self._rows.append((*self._padded(bids), *self._padded(asks)))
+        return True
+
+    def _padded(self, book: SideBook) -> tuple[list[int], list[float]]:
+        """Top levels as (sort keys, sizes), padded with empty levels one key step apart."""
+        keys, sizes = book.top_keys(self.levels)
+        missing = self.levels - len(keys)
+        if missing:
+            keys = keys + [keys[-1] + i + 1 for i in range(missing)]
+            sizes = sizes + [0.0] * missing
+        return keys, sizes
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(ts_ns (S,), bid_px (S, L) int64, bid_sz (S, L), ask_px (S, L) int64, ask_sz (S, L))."""
+        shape = (len(self._ts), self.levels)
+        ts = np.array(self._ts, dtype=np.int64)
+        cols = list(zip(*self._rows, strict=True)) or [(), (), (), ()]
+        bid_key, bid_sz, ask_px, ask_sz = (np.array(c).reshape(shape) for c in cols)
+        return ts, -bid_key.astype(np.int64), bid_sz.astype(float), ask_px.astype(np.int64), ask_sz.astype(float)
