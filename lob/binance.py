@@ -38,7 +38,7 @@ MS = 1_000_000  # ns
 
 
 @dataclass
-class _Capture:
+class Capture:
     """Everything parsed from the files, in file order, before prices become ticks."""
 
     events: list[tuple] = field(default_factory=list)  # ("depth", where, data) or ("snapshot", where, data)
@@ -51,20 +51,10 @@ class _Capture:
 def read_binance(paths: list[str | Path], options: SnapshotOptions = DEFAULT_OPTIONS) -> Dataset:
     """Read one capture, or a chain of captures of one symbol (a snapshot file then its continuations)."""
     paths = [Path(p) for p in paths]
-    if not paths:
-        raise ValueError("binance: give at least one capture file")
-    capture = _Capture()
-    for i, path in enumerate(paths):
-        before = sum(1 for e in capture.events if e[0] == "snapshot")
-        _parse_file(path, capture)
-        if i == 0 and sum(1 for e in capture.events if e[0] == "snapshot") == before:
-            raise ValueError(
-                f"{path}: no REST depth snapshot (lastUpdateId) in the first file of the chain; "
-                "a continuation file must come after the file it continues"
-            )
+    capture = parse_capture(paths)
     tick = options.tick or infer_tick(capture.prices, where=", ".join(map(str, paths)))
     ticks = tick_map(capture.prices, tick, where=", ".join(map(str, paths)))
-    replay = _Replay(options.levels, ticks)
+    replay = Replay(options.levels, ticks)
     replay.run(capture.events)
     state_ts, bid_px, bid_sz, ask_px, ask_sz = replay.states.arrays()
     ts, idx = grid.sample(state_ts, options.grid_ns)
@@ -106,6 +96,21 @@ def read_binance(paths: list[str | Path], options: SnapshotOptions = DEFAULT_OPT
     ).validate()
 
 
+def parse_capture(paths: list[Path]) -> Capture:
+    """Parse a chain of capture files (the first must hold the REST snapshot) without applying anything."""
+    if not paths:
+        raise ValueError("binance: give at least one capture file")
+    capture = Capture()
+    for i, path in enumerate(paths):
+        _parse_file(path, capture)
+        if i == 0 and not any(kind == "snapshot" for kind, _, _ in capture.events):
+            raise ValueError(
+                f"{path}: no REST depth snapshot (lastUpdateId) in the first file of the chain; "
+                "a continuation file must come after the file it continues"
+            )
+    return capture
+
+
 def _venue(market: str, symbol: str) -> str:
     if market == "spot":
         return "binance-spot"
@@ -127,7 +132,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         raise ValueError(f"{path}: not a readable gzip capture (after line {line}: {err})") from err
 
 
-def _parse_file(path: Path, capture: _Capture) -> None:
+def _parse_file(path: Path, capture: Capture) -> None:
     for line, text in _lines(path):
         where = (path, line)
         head, sep, payload = text.partition(" ")
@@ -146,13 +151,13 @@ def _parse_file(path: Path, capture: _Capture) -> None:
             raise ValueError(f"{path}:{line}: malformed message ({type(err).__name__}: {err})") from err
 
 
-def _parse_message(msg: dict, where: tuple[Path, int], capture: _Capture) -> None:
+def _parse_message(msg: dict, where: tuple[Path, int], capture: Capture) -> None:
     if "lastUpdateId" in msg:
         levels = msg["bids"] + msg["asks"]
         capture.prices.update(p for p, _ in levels)
         capture.events.append(("snapshot", where, msg))
         return
-    data = msg["data"]
+    data = msg.get("data", msg)  # combined streams wrap the event in {"stream", "data"}
     kind = data.get("e")
     if kind not in ("depthUpdate", "trade"):
         capture.skipped["other_streams"] += 1
@@ -174,7 +179,7 @@ def _parse_message(msg: dict, where: tuple[Path, int], capture: _Capture) -> Non
     capture.events.append(("depth", where, data))
 
 
-class _Replay:
+class Replay:
     """Applies the snapshot and depth diffs in update-id order and records the book per event time."""
 
     def __init__(self, levels: int, ticks: dict[str, int]) -> None:
@@ -187,6 +192,7 @@ class _Replay:
         self.last_u: int | None = None
         self.first_u: int | None = None
         self.current_ms: int | None = None
+        self.state_ids: list[int] = []  # last update id applied in each recorded state
         self.applied = self.dropped = self.backwards = 0
 
     def run(self, events: list[tuple]) -> None:
@@ -198,7 +204,11 @@ class _Replay:
             else:
                 self._depth(data, where)
         if self.current_ms is not None:
-            self.states.record(self.current_ms * MS, self.bids, self.asks)
+            self._record()
+
+    def _record(self) -> None:
+        if self.states.record(self.current_ms * MS, self.bids, self.asks):
+            self.state_ids.append(self.last_u)
 
     def _snapshot(self, data: dict, where: tuple[Path, int]) -> None:
         if self.snapshot is not None:
@@ -229,7 +239,7 @@ class _Replay:
             self._check_continuous(data, first, last, where)
         ms = int(data["E"])
         if self.current_ms is not None and ms != self.current_ms:
-            self.states.record(self.current_ms * MS, self.bids, self.asks)
+            self._record()
             self.backwards += ms < self.current_ms
         self.current_ms = ms if self.current_ms is None else max(ms, self.current_ms)
         ticks = self.ticks
