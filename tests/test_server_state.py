@@ -1,0 +1,58 @@
+"""Per-symbol windows: contiguous last rows, gap reset, LRU bound, stale and tick checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lob.features import WINDOW
+from server.errors import RequestError
+from server.state import SymbolStates
+
+WIDTH = 6
+GAP = 1_000
+
+
+def record(k: int) -> np.ndarray:
+    return np.full(WIDTH, float(k))
+
+
+def test_window_is_the_last_records_oldest_first():
+    states = SymbolStates(WIDTH, max_symbols=4, max_gap_ns=GAP)
+    for k in range(3 * WINDOW + 7):
+        rows, warm = states.push("A", k, 0.01, record(k))
+        expected = np.arange(max(0, k - WINDOW + 1), k + 1, dtype=float)
+        np.testing.assert_array_equal(rows[:, 0], expected)
+        assert rows.flags.c_contiguous and warm == (k >= WINDOW - 1)
+
+
+def test_a_long_gap_restarts_the_window():
+    states = SymbolStates(WIDTH, max_symbols=4, max_gap_ns=GAP)
+    for k in range(WINDOW):
+        states.push("A", k * 100, 0.01, record(k))
+    rows, warm = states.push("A", (WINDOW - 1) * 100 + GAP + 1, 0.01, record(-1))
+    assert len(rows) == 1 and rows[0, 0] == -1 and not warm
+    rows, _ = states.push("A", (WINDOW - 1) * 100 + GAP + 2, 0.01, record(-2))
+    np.testing.assert_array_equal(rows[:, 0], [-1, -2])
+
+
+def test_least_recently_used_symbol_is_evicted():
+    states = SymbolStates(WIDTH, max_symbols=2, max_gap_ns=GAP)
+    states.push("A", 1, 0.01, record(1))
+    states.push("B", 1, 0.01, record(1))
+    states.push("A", 2, 0.01, record(2))  # A is now the most recent
+    states.push("C", 1, 0.01, record(1))
+    assert "A" in states and "C" in states and "B" not in states and len(states) == 2
+
+
+def test_check_refuses_old_or_equal_timestamps_and_another_tick():
+    states = SymbolStates(WIDTH, max_symbols=2, max_gap_ns=GAP)
+    states.check("A", 5, 0.01)  # unknown symbols pass
+    states.push("A", 5, 0.01, record(1))
+    for ts in (5, 4):
+        with pytest.raises(RequestError) as caught:
+            states.check("A", ts, 0.01, "snapshots[1].")
+        assert (caught.value.status, caught.value.field) == (409, "snapshots[1].ts_ns")
+    with pytest.raises(RequestError, match="tick"):
+        states.check("A", 6, 0.1)
+    states.check("A", 6, 0.01)
