@@ -38,7 +38,7 @@ class Fees:
     """Fees in basis points of the notional (negative maker fee = rebate)."""
 
     maker_bps: float = 0.0
-    taker_bps: float = 2.0
+    taker_bps: float = 0.0
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.maker_bps) and np.isfinite(self.taker_bps)) or self.taker_bps < 0:

@@ -1,0 +1,63 @@
+"""Evaluation plots: equity and inventory over the test episodes, and PnL/MAP with bootstrap intervals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from export.evaluate import StrategyResult
+
+
+def equity_and_inventory(runs: dict[str, StrategyResult], path: Path) -> None:
+    """Test episodes laid end to end (each starts flat); dotted lines mark episode starts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_eq, ax_q) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+    for name, run in runs.items():
+        carried = np.concatenate([[0.0], np.cumsum([r.epnl for r in run.results])[:-1]])
+        ax_eq.plot(np.concatenate([r.equity + c for r, c in zip(run.results, carried, strict=True)]), label=name, lw=1)
+        ax_q.plot(np.concatenate([r.inventory for r in run.results]), label=name, lw=0.8)
+    starts = np.cumsum([0] + [len(r.equity) for r in next(iter(runs.values())).results][:-1])
+    for s in starts:
+        ax_eq.axvline(s, color="grey", ls=":", lw=0.5)
+        ax_q.axvline(s, color="grey", ls=":", lw=0.5)
+    ax_eq.set_ylabel("cumulative PnL (quote currency, mark to mid)")
+    ax_q.set_ylabel("inventory (base units)")
+    ax_q.set_xlabel("test step (grid steps, episodes end to end)")
+    ax_eq.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def pnl_map_bars(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["strategies"])
+    value = np.array([report["strategies"][n]["summary"]["pnl_map"] for n in names], np.float64)
+    ci = np.array([report["strategies"][n]["pnl_map_ci"] for n in names], np.float64)
+    err = np.abs(np.vstack([value - ci[:, 0], ci[:, 1] - value]))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.bar(names, np.nan_to_num(value), yerr=np.nan_to_num(err), capsize=3, color="tab:blue")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_ylabel("PnL / MAP (ratio of means, 95% bootstrap)")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_plots(report: dict, runs: dict[str, StrategyResult], directory: Path) -> list[Path]:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / "equity_inventory.png", directory / "pnl_map.png"]
+    equity_and_inventory(runs, paths[0])
+    pnl_map_bars(report, paths[1])
+    return paths
