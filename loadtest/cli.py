@@ -23,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, required=True, help="quote requests per second (with --ramp: the first step)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds measured per run or ramp step (default 10)")
     p.add_argument("--symbols", type=int, default=1, help="symbols the snapshots are replayed under (default 1)")
-    p.add_argument("--connections", type=int, default=4, help="keep-alive connections (default 4)")
+    p.add_argument(
+        "--connections", type=int, default=4, help="keep-alive connections; each symbol's quotes use one (default 4)"
+    )
     p.add_argument("--arrival", choices=("constant", "poisson"), default="constant", help="arrival process")
     p.add_argument("--floor", action="store_true", help="also send GET /healthz at the same rate: the transport floor")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds sent first and not recorded (default 1)")

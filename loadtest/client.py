@@ -1,7 +1,9 @@
 """The open-loop engine: a timer thread releases requests on schedule, keep-alive connections send them.
 
-A request is due at its intended time whether or not a connection is free; if all are busy it waits
-in a queue and its latency still counts from the intended time (no coordinated omission). The timer
+A request is due at its intended time whether or not its connection is free; if it is busy the request
+waits in that connection's queue and its latency still counts from the intended time (no coordinated
+omission). Each symbol's quotes go over one connection (symbol s on connection s mod C), so they reach
+the server in order, as from a trading engine (the server refuses a snapshot older than the last). The timer
 runs in its own thread with `time.sleep` (sub-millisecond wake-ups; asyncio timers round up to 1 ms)
 and hands due requests to the event loop with `call_soon_threadsafe`. Every run stops by itself:
 at the end of the schedule plus one request timeout, whatever is still unanswered counts as
@@ -73,7 +75,8 @@ class _Run:
         self.target = target
         self.kinds = {name: KindStats() for name in KIND_NAMES[: 2 if opts.floor else 1]}
         self.send_lag = new_histogram()
-        self.queue: asyncio.Queue[int] = asyncio.Queue()
+        self.queues: list[asyncio.Queue[int]] = [asyncio.Queue() for _ in range(opts.connections)]
+        self.lane = _lanes(self.schedule.kind, self.seq, opts.symbols, opts.connections)
         self.dispatched = 0
         self.t0 = 0  # perf_counter_ns of the schedule's start
         self.epoch0 = 0  # the same instant in Unix ns: requests carry ts_ns = epoch0 + offset
@@ -86,15 +89,15 @@ class _Run:
     def dispatch(self, lo: int, hi: int) -> None:
         """Timer thread -> loop: requests lo..hi-1 are due now."""
         for k in range(lo, hi):
-            self.queue.put_nowait(k)
+            self.queues[self.lane[k]].put_nowait(k)
             if self.schedule.offset_ns[k] >= self.warmup_ns:
                 self.kinds[KIND_NAMES[self.schedule.kind[k]]].sent += 1
         self.dispatched = hi
 
-    async def worker(self, conn: http.Connection) -> None:
+    async def worker(self, conn: http.Connection, queue: asyncio.Queue[int]) -> None:
         clock = time.perf_counter_ns
         while True:
-            k = await self.queue.get()
+            k = await queue.get()
             kind = int(self.schedule.kind[k])
             offset = int(self.schedule.offset_ns[k])
             intended = self.t0 + offset
@@ -122,7 +125,7 @@ class _Run:
                             response,
                         )
                     )
-            self.queue.task_done()
+            queue.task_done()
 
     async def _send(self, conn: http.Connection, raw: bytes) -> tuple[bytes, str | None]:
         try:
@@ -145,7 +148,7 @@ class _Run:
         p99 = percentiles_ms(q.latency)["p99"]
         return (
             f"[{phase}] quote sent {q.sent} ok {q.ok} errors {q.error_count} "
-            f"p99 {p99:.2f} ms, queued {self.queue.qsize()}"
+            f"p99 {p99:.2f} ms, queued {sum(q.qsize() for q in self.queues)}"
         )
 
     def finish(self) -> RunResult:
@@ -171,6 +174,11 @@ def _fine_timer_slack() -> None:
     """Ask Linux to wake this thread within 1 ns of its sleep's end (the default slack is 50 us)."""
     with contextlib.suppress(OSError, AttributeError):  # not Linux: keep the default slack
         ctypes.CDLL(None).prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)
+
+
+def _lanes(kind: np.ndarray, seq: np.ndarray, symbols: int, connections: int) -> np.ndarray:
+    """The connection of each request: a quote's symbol's, a health check's in turn."""
+    return np.where(kind == QUOTE, (seq % symbols) % connections, seq % connections).astype(np.int64)
 
 
 def _timer(run: _Run, loop: asyncio.AbstractEventLoop, stop: threading.Event, done: Callable[[], None]) -> None:
@@ -204,7 +212,7 @@ async def run_load(
     schedule_done = asyncio.Event()
     stop = threading.Event()
     connections = [http.Connection(run.target) for _ in range(opts.connections)]
-    workers = [asyncio.create_task(run.worker(c)) for c in connections]
+    workers = [asyncio.create_task(run.worker(c, q)) for c, q in zip(connections, run.queues, strict=True)]
     reporter = asyncio.create_task(_report_progress(run, progress)) if progress else None
     run.start()
     timer = threading.Thread(
@@ -215,7 +223,7 @@ async def run_load(
         await schedule_done.wait()
         try:
             async with asyncio.timeout(opts.timeout_s + 0.5):
-                await run.queue.join()
+                await asyncio.gather(*(q.join() for q in run.queues))
         except TimeoutError:
             pass
     finally:

@@ -58,6 +58,8 @@ def _is_loopback(host: str) -> bool:
 class LoadOptions:
     """One open-loop run: `rate` quote requests per second for `duration_s`, on `connections` keep-alive sockets.
 
+    Each symbol's quotes use one connection (symbol s on connection s mod `connections`), so they arrive
+    in order; with fewer symbols than connections, the extra connections carry only health checks.
     `warmup_s` seconds are sent at the same rate first and not recorded. With `floor`, `GET /healthz`
     is sent at the same rate in the same run (half an interval apart for constant arrivals).
     """

@@ -23,6 +23,7 @@ class TinyServer:
         self.stall_s = stall_s
         self.status = status
         self.requests = 0
+        self.stall_window_ns: tuple[int, int] | None = None  # Unix ns at the stall's start and end
         self.quotes: list[dict] = []
         self.port = 0
         self._loop = asyncio.new_event_loop()
@@ -50,6 +51,10 @@ class TinyServer:
         self._ready.set()
         self._loop.run_forever()
         server.close()
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         self._loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -63,7 +68,9 @@ class TinyServer:
                 body = await reader.readexactly(length)
                 self.requests += 1
                 if self.requests == self.stall_at:
+                    start = time.time_ns()
                     time.sleep(self.stall_s)  # blocks the whole server, as a stop-the-world pause would
+                    self.stall_window_ns = (start, time.time_ns())
                 if lines[0].startswith("POST /v1/quote"):
                     doc = orjson.loads(body)
                     self.quotes.append(doc)
