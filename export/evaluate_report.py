@@ -59,7 +59,30 @@ def table(report: dict) -> str:
         f"tuning); latency {o['latency_ms']:g} ms + inference; fees maker {o['maker_bps']:g} / taker "
         f"{o['taker_bps']:g} bps; EPnL in quote currency, spread/AS in ticks; Sharpe of 1 s equity changes",
     )
-    return "\n".join(lines)
+    return "\n".join(lines + ["", per_dataset_table(report)])
+
+
+def per_dataset_table(report: dict) -> str:
+    """EPnL mean, PnL/MAP and fills per episode of each strategy on each dataset's test episodes."""
+    labels = [d["label"] for d in report["datasets"]]
+    head = ["EPnL | PnL/MAP | fills", *labels]
+    rows = []
+    for name, s in report["strategies"].items():
+        cells = []
+        for label in labels:
+            d = s["per_dataset"].get(label)
+            cells.append(
+                "-"
+                if d is None
+                else f"{_fmt(d['epnl_mean'], '{:.3g}')} | {_fmt(d['pnl_map'], '{:.3g}')} | "
+                f"{_fmt(d['fills_mean'], '{:.3g}')}"
+            )
+        rows.append([name, *cells])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in [head, *rows]
+    )
 
 
 def _clean(obj):

@@ -29,7 +29,7 @@ from lob.quoting import QuoteParams
 from lob.table import Table
 
 BASE_PARAMS = QuoteParams()
-HALF_SPREAD_STEPS = 4  # grid points of the half spread, 0.5 tick .. 2 sigma_H
+HALF_SPREAD_STEPS = 6  # grid points of the half spread, 0.5 tick .. 2 sigma_H
 SKEW_MULTIPLES = (0.0, 2.0, 8.0)  # inventory skew at full inventory, in sigma_H
 GAMMA_MULTIPLES = (0.01, 0.1, 1.0, 10.0)  # AS / GLFT risk aversion, in units of the fitted k
 
