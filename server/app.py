@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ready = False
     app.state.service = None
     app.state.reload_lock = asyncio.Lock()
+    app.state.counts = counts
 
     def model_id() -> dict:
         service = app.state.service

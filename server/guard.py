@@ -1,4 +1,4 @@
-"""Plain ASGI middleware: bounds the requests in flight (fast 503 + Retry-After) and counts responses."""
+"""Plain ASGI middleware: bounds the quote requests in flight (fast 503 + Retry-After) and counts responses."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ ROUTES = frozenset(
         "/v2/health/ready",
     }
 )
-LIMITED_PREFIX = "/v1/"  # health, readiness and metrics always answer
+LIMITED = frozenset({"/v1/quote", "/v1/quotes"})  # health, readiness, stats and metrics always answer
 
 
 class Guard:
@@ -38,7 +38,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         route = scope["path"] if scope["path"] in ROUTES else "other"
-        if self.counts.in_flight >= self.max_in_flight and scope["path"].startswith(LIMITED_PREFIX):
+        if self.counts.in_flight >= self.max_in_flight and scope["path"] in LIMITED:
             await self._overloaded(send)
             self.counts.responses[(route, 503)] += 1
             self.counts.errors["overloaded"] += 1
