@@ -167,10 +167,17 @@ def save(ds: Dataset, path: str | Path) -> None:
                 trades=ds.trades,
                 meta=np.array(json.dumps(ds.meta())),
             )
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: str | Path) -> Dataset:
