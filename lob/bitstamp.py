@@ -15,10 +15,10 @@ Timestamps are the exchange's (`exchange_timestamp`, ms). Trade sides come from 
 
 from __future__ import annotations
 
-import csv
 import gzip
 import importlib.util
 import json
+from operator import methodcaller
 from pathlib import Path
 
 import numpy as np
@@ -213,28 +213,25 @@ def _trades(cols: dict[str, list[str]], ticks: dict[str, int], path: Path) -> np
 
 
 def _read_columns(path: Path, names: tuple[str, ...]) -> dict[str, list[str]]:
-    """The named columns of a CSV (optionally gzip) file as lists of strings."""
+    """The named columns of a plain comma-separated file (optionally gzip; no quoting) as lists of strings."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise ValueError(f"{path}: empty file (no header)")
-            missing = [n for n in names if n not in header]
-            if missing:
-                raise ValueError(f"{path}: missing column(s) {', '.join(missing)} in header {header}")
-            index = [header.index(n) for n in names]
-            width = len(header)
-            out: list[list[str]] = [[] for _ in names]
-            for line, row in enumerate(reader, start=2):
-                if len(row) != width:
-                    raise ValueError(f"{path}:{line}: {len(row)} fields, expected {width}")
-                for col, i in zip(out, index, strict=True):
-                    col.append(row[i])
+            lines = f.read().splitlines()
     except (EOFError, OSError, gzip.BadGzipFile) as err:
         raise ValueError(f"{path}: unreadable or truncated file ({err})") from err
-    return dict(zip(names, out, strict=True))
+    if not lines:
+        raise ValueError(f"{path}: empty file (no header)")
+    header = lines[0].split(",")
+    missing = [n for n in names if n not in header]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} in header {header}")
+    fields = np.fromiter(map(methodcaller("count", ","), lines), np.int64, len(lines)) + 1
+    bad = np.flatnonzero(fields != len(header))
+    if len(bad):
+        raise ValueError(f"{path}:{bad[0] + 1}: {fields[bad[0]]} fields, expected {len(header)}")
+    flat = ",".join(lines[1:]).split(",") if len(lines) > 1 else []
+    return {n: flat[header.index(n) :: len(header)] for n in names}
 
 
 def _floats(values: list[str], path: Path, column: str) -> np.ndarray:

@@ -65,7 +65,7 @@ class BookStates:
         self.levels = levels
         self.skipped = {"one_sided": 0, "crossed": 0}
         self._ts: list[int] = []
-        self._rows: list[list] = []
+        self._flat: tuple[list, list, list, list] = ([], [], [], [])  # bid keys, bid sizes, ask px, ask sizes
 
     def __len__(self) -> int:
         return len(self._ts)
@@ -80,7 +80,8 @@ class BookStates:
             self.skipped["crossed"] += 1
             return False
         self._ts.append(ts_ns)
-        self._rows.append((*self._padded(bids), *self._padded(asks)))
+        for flat, values in zip(self._flat, (*self._padded(bids), *self._padded(asks)), strict=True):
+            flat.extend(values)
         return True
 
     def _padded(self, book: SideBook) -> tuple[list[int], list[float]]:
@@ -96,6 +97,6 @@ class BookStates:
         """(ts_ns (S,), bid_px (S, L) int64, bid_sz (S, L), ask_px (S, L) int64, ask_sz (S, L))."""
         shape = (len(self._ts), self.levels)
         ts = np.array(self._ts, dtype=np.int64)
-        cols = list(zip(*self._rows, strict=True)) or [(), (), (), ()]
-        bid_key, bid_sz, ask_px, ask_sz = (np.array(c).reshape(shape) for c in cols)
-        return ts, -bid_key.astype(np.int64), bid_sz.astype(float), ask_px.astype(np.int64), ask_sz.astype(float)
+        bid_key, ask_px = (np.array(self._flat[k], dtype=np.int64).reshape(shape) for k in (0, 2))
+        bid_sz, ask_sz = (np.array(self._flat[k], dtype=np.float64).reshape(shape) for k in (1, 3))
+        return ts, -bid_key, bid_sz, ask_px, ask_sz
