@@ -36,10 +36,9 @@ PR_SET_TIMERSLACK = 29
 
 @dataclass(frozen=True)
 class Completion:
-    """One answered (or failed) request, handed to `on_completion` (used by the replay log)."""
+    """One answered (or failed) quote request, handed to `on_completion` (used by the replay log)."""
 
-    kind: str
-    seq: int  # index among requests of its kind (for quotes: the payload index)
+    seq: int  # index among quote requests (the payload index)
     ts_ns: int  # the intended send time in Unix ns (a quote request's ts_ns)
     latency_us: float  # from the intended send time
     outcome: str | None  # None for a 2xx response
@@ -77,7 +76,6 @@ class _Run:
         self.send_lag = new_histogram()
         self.queues: list[asyncio.Queue[int]] = [asyncio.Queue() for _ in range(opts.connections)]
         self.lane = _lanes(self.schedule.kind, self.seq, opts.symbols, opts.connections)
-        self.dispatched = 0
         self.t0 = 0  # perf_counter_ns of the schedule's start
         self.epoch0 = 0  # the same instant in Unix ns: requests carry ts_ns = epoch0 + offset
 
@@ -92,7 +90,6 @@ class _Run:
             self.queues[self.lane[k]].put_nowait(k)
             if self.schedule.offset_ns[k] >= self.warmup_ns:
                 self.kinds[KIND_NAMES[self.schedule.kind[k]]].sent += 1
-        self.dispatched = hi
 
     async def worker(self, conn: http.Connection, queue: asyncio.Queue[int]) -> None:
         clock = time.perf_counter_ns
@@ -115,15 +112,9 @@ class _Run:
                 record_us(self.send_lag, max(sent - intended, 0))
                 self.kinds[KIND_NAMES[kind]].record(intended, sent, done, outcome)
                 if self.on_completion is not None and kind == QUOTE:
+                    latency_us = (done - intended) / 1e3
                     self.on_completion(
-                        Completion(
-                            KIND_NAMES[kind],
-                            int(self.seq[k]),
-                            self.epoch0 + offset,
-                            (done - intended) / 1e3,
-                            outcome,
-                            response,
-                        )
+                        Completion(int(self.seq[k]), self.epoch0 + offset, latency_us, outcome, response)
                     )
             queue.task_done()
 
