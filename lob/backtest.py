@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from lob.dataset import SELL, Dataset
-from lob.quoting import QuoteParams, make_quotes
+from lob.quoting import QuoteParams, Quotes, make_quotes
 
 FILL_DTYPE = np.dtype(
     [("row", "<i8"), ("ref_row", "<i8"), ("side", "i1"), ("px", "<f8"), ("sz", "<f8"), ("fee", "<f8"), ("taker", "?")]
 )  # row: dataset row of the step holding the fill; ref_row: the snapshot it is marked against
-QUOTE_CHUNK = 256  # decisions computed at once while the inventory stays the same
+QUOTE_CHUNK = 128  # decisions computed at once for one inventory level
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,13 @@ def episode_bounds(ts_ns: np.ndarray, rows: np.ndarray, minutes: float) -> list[
     return out
 
 
-def _displayed(px_row: np.ndarray, sz_row: np.ndarray, price: int) -> float:
+def _displayed(px_row: np.ndarray, sz_row: np.ndarray, price: int, side: int) -> float:
+    """Size shown at `price` on one side of a snapshot (side +1 bids, -1 asks; 0 when no level is there)."""
+    depth = int(side * (px_row[0] - price))  # ticks behind the touch
+    if depth < 0:  # better than the touch: nobody ahead
+        return 0.0
+    if depth < len(px_row) and px_row[depth] == price:  # a book without gaps
+        return float(sz_row[depth])
     hit = np.flatnonzero(px_row == price)
     return float(sz_row[hit[0]]) if len(hit) else 0.0
 
@@ -147,15 +153,18 @@ class _Replay:
         self.bid_queue = self.ask_queue = self.bid_left = self.ask_left = 0.0
         self.q = self.cash = self.fee_total = 0.0
         self.fills: list[tuple] = []
-        self.cache_q = np.nan
-        self.cache_start = self.cache_stop = 0
-        self.cache = None
+        self.cache: dict[tuple[int, float], Quotes] = {}
 
     def decide(self, s: int) -> None:
-        if not (self.cache_start <= s < self.cache_stop and self.q == self.cache_q):
-            a, b = s, min(s + QUOTE_CHUNK, self.n)
+        """Quote for step s at the current inventory, from a cache of blocks computed by `make_quotes`."""
+        if not self.inputs.active[s]:
+            return
+        block = s // QUOTE_CHUNK
+        quotes = self.cache.get((block, self.q))
+        if quotes is None:
+            a, b = block * QUOTE_CHUNK, min((block + 1) * QUOTE_CHUNK, self.n)
             x = self.inputs
-            self.cache = make_quotes(
+            quotes = make_quotes(
                 self.bb[a:b],
                 self.ba[a:b],
                 x.mid_change[a:b] - x.skew_per_unit[a:b] * self.q,
@@ -164,12 +173,10 @@ class _Replay:
                 self.q,
                 self.params,
             )
-            self.cache_q, self.cache_start, self.cache_stop = self.q, a, b
-        if not self.inputs.active[s]:
-            return
-        i = s - self.cache_start
-        self.q_bid[s], self.q_ask[s] = self.cache.bid_tick[i], self.cache.ask_tick[i]
-        self.q_bsz[s], self.q_asz[s] = self.cache.bid_sz[i], self.cache.ask_sz[i]
+            self.cache[(block, self.q)] = quotes
+        i = s - block * QUOTE_CHUNK
+        self.q_bid[s], self.q_ask[s] = quotes.bid_tick[i], quotes.ask_tick[i]
+        self.q_bsz[s], self.q_asz[s] = quotes.bid_sz[i], quotes.ask_sz[i]
 
     def activate(self, k: int) -> None:
         """Make decisions live up to k, keeping queue position where a side's price is unchanged."""
@@ -178,9 +185,9 @@ class _Replay:
             keep_bid = self.live >= 0 and self.q_bsz[self.live] > 0 and self.q_bid[self.live] == self.q_bid[t]
             keep_ask = self.live >= 0 and self.q_asz[self.live] > 0 and self.q_ask[self.live] == self.q_ask[t]
             if not keep_bid:
-                self.bid_queue = _displayed(self.ds.bid_px[row], self.ds.bid_sz[row], self.q_bid[t])
+                self.bid_queue = _displayed(self.ds.bid_px[row], self.ds.bid_sz[row], self.q_bid[t], 1)
             if not keep_ask:
-                self.ask_queue = _displayed(self.ds.ask_px[row], self.ds.ask_sz[row], self.q_ask[t])
+                self.ask_queue = _displayed(self.ds.ask_px[row], self.ds.ask_sz[row], self.q_ask[t], -1)
             self.bid_left, self.ask_left = self.q_bsz[t], self.q_asz[t]
             self.live = t
 
@@ -227,12 +234,12 @@ class _Replay:
             b = self.q_bid[self.live]
             if self.ba[s] <= b:
                 self.bid_left -= self.fill(+1, b, self.bid_left, s, False)
-            self.bid_queue = min(self.bid_queue, _displayed(self.ds.bid_px[row], self.ds.bid_sz[row], b))
+            self.bid_queue = min(self.bid_queue, _displayed(self.ds.bid_px[row], self.ds.bid_sz[row], b, 1))
         if self.ask_left > 0:
             a = self.q_ask[self.live]
             if self.bb[s] >= a:
                 self.ask_left -= self.fill(-1, a, self.ask_left, s, False)
-            self.ask_queue = min(self.ask_queue, _displayed(self.ds.ask_px[row], self.ds.ask_sz[row], a))
+            self.ask_queue = min(self.ask_queue, _displayed(self.ds.ask_px[row], self.ds.ask_sz[row], a, -1))
 
 
 def run_episode(

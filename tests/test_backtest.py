@@ -76,6 +76,12 @@ def test_trades_at_our_price_fill_only_after_the_queue_ahead():
     assert fills["sz"][0] == pytest.approx(0.05)
 
 
+def test_a_quote_inside_the_spread_has_no_queue_ahead():
+    ds = tiny_book([100] * 4, [104] * 4, trades=[(150, 101, 0.05, SELL)])  # our bid improves to 101
+    fills = maker_fills(replay(ds))
+    assert (fills["px"][0], fills["sz"][0]) == (101.0, 0.05)
+
+
 def test_the_opposite_touch_moving_through_fills():
     ds = tiny_book([100, 100, 98, 98], [102, 102, 100, 100])  # the ask comes down to our bid at 100
     fills = maker_fills(replay(ds))

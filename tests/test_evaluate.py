@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from cmm.cli import main
-from export.evaluate import EvalOptions, build_strategies, evaluate, model_predictions, split_episodes
+from export.evaluate import EvalOptions, evaluate, model_predictions, split_episodes
 from export.evaluate_report import table
 from lob.binance import read_binance
 from lob.dataset import BUY, SELL, TRADE_DTYPE, Dataset, save
-from lob.strategies import Market
+from lob.strategies import Market, classic_strategies, fixed_spread, glft
 from lob.table import build_table
 from tests.conftest import require_binance
 from tests.tiny_bundle import write_tiny_bundle
@@ -18,7 +18,7 @@ T0 = 1_700_000_000_000_000_000
 GRID = 100_000_000
 
 
-def busy_book(seed: int, n: int = 2400, levels: int = 10) -> Dataset:
+def busy_book(seed: int, n: int = 1800, levels: int = 10) -> Dataset:
     """A random-walk book with trades at and through the touch: enough fills for every strategy."""
     rng = np.random.default_rng(seed)
     bid = 50_000 + np.cumsum(rng.integers(-1, 2, n) * (rng.random(n) < 0.3))
@@ -74,7 +74,7 @@ def test_model_predictions_run_every_graph_of_the_bundle(bundle):
 
 def test_cli_writes_table_json_and_plots(bundle, data_files, tmp_path, capsys):
     teacher = tmp_path / "teacher.npz"
-    rows = np.arange(0, 4800, 3)
+    rows = np.arange(0, 3600, 3)
     np.savez(
         teacher,
         rows=rows,
@@ -147,9 +147,9 @@ def test_tuning_never_reads_the_test_period(data_files):
     tr["side"][late] = -tr["side"][late]
     scrambled = Dataset(**{**ds.__dict__, "trades": tr})
     opts = EvalOptions(episodes_min=0.1)
-    a, _ = evaluate(market, build_strategies(market, {}, {}), opts)
+    a, _ = evaluate(market, classic_strategies(market), opts)
     m2 = Market([scrambled], build_table([scrambled], 20))
-    b, _ = evaluate(m2, build_strategies(m2, {}, {}), opts)
+    b, _ = evaluate(m2, classic_strategies(m2), opts)
     for name in a["strategies"]:
         assert a["strategies"][name]["chosen"] == b["strategies"][name]["chosen"]
 
@@ -157,7 +157,8 @@ def test_tuning_never_reads_the_test_period(data_files):
 def test_real_binance_capture_end_to_end():
     ds = read_binance([require_binance("usdm_ethusdt_20240808.gz")])
     market = Market([ds], build_table([ds], 20))
-    report, runs = evaluate(market, build_strategies(market, {}, {}), EvalOptions(episodes_min=0.2, reference="glft"))
+    strategies = [fixed_spread(market), glft(market)]
+    report, runs = evaluate(market, strategies, EvalOptions(episodes_min=0.2, reference="glft"))
     assert report["episodes"]["test"] >= 3
     assert "glft" in table(report)
     for run in runs.values():
