@@ -37,11 +37,34 @@ SKIPPED_STREAMS = ("@bookTicker", "@aggTrade", "@kline", "@markPrice", "@ticker"
 MS = 1_000_000  # ns
 
 
+Where = tuple[Path, int]  # (file, line)
+Levels = list[tuple[str, float]]  # (price string, quantity)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    where: Where
+    last_id: int  # lastUpdateId
+    bids: Levels
+    asks: Levels
+
+
+@dataclass(frozen=True, slots=True)
+class DepthEvent:
+    where: Where
+    ms: int  # E
+    first: int  # U
+    last: int  # u
+    prev: int | None  # pu (futures only)
+    bids: Levels
+    asks: Levels
+
+
 @dataclass
 class Capture:
     """Everything parsed from the files, in file order, before prices become ticks."""
 
-    events: list[tuple] = field(default_factory=list)  # ("depth", where, data) or ("snapshot", where, data)
+    events: list[Snapshot | DepthEvent] = field(default_factory=list)
     trades: list[tuple[int, str, float, int]] = field(default_factory=list)  # (T ms, price, qty, side)
     prices: set[str] = field(default_factory=set)
     symbol: str | None = None
@@ -103,7 +126,7 @@ def parse_capture(paths: list[Path]) -> Capture:
     capture = Capture()
     for i, path in enumerate(paths):
         _parse_file(path, capture)
-        if i == 0 and not any(kind == "snapshot" for kind, _, _ in capture.events):
+        if i == 0 and not any(isinstance(e, Snapshot) for e in capture.events):
             raise ValueError(
                 f"{path}: no REST depth snapshot (lastUpdateId) in the first file of the chain; "
                 "a continuation file must come after the file it continues"
@@ -124,7 +147,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
     line = 0
     try:
         with gzip.open(path, "rt", encoding="utf-8") as f:
-            for line, text in enumerate(f, start=1):  # noqa: B007 (line is read after the loop)
+            for line, text in enumerate(f, start=1):
                 yield line, text
     except EOFError as err:
         raise ValueError(f"{path}: truncated gzip file (stream ends after line {line})") from err
@@ -146,37 +169,46 @@ def _parse_file(path: Path, capture: Capture) -> None:
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}:{line}: invalid JSON ({err.msg} at column {err.colno})") from err
         try:
-            _parse_message(msg, where, capture)
+            symbol = _parse_message(msg, where, capture)
         except (KeyError, TypeError, IndexError, ValueError) as err:
             raise ValueError(f"{path}:{line}: malformed message ({type(err).__name__}: {err})") from err
+        if capture.symbol is None:
+            capture.symbol = symbol
+        elif symbol not in (None, capture.symbol):
+            raise ValueError(f"{path}:{line}: symbol {symbol} differs from {capture.symbol} earlier in the chain")
 
 
-def _parse_message(msg: dict, where: tuple[Path, int], capture: Capture) -> None:
+def _parse_message(msg: dict, where: Where, capture: Capture) -> str | None:
+    """Add one message to the capture; returns its symbol (None for a snapshot or an ignored stream)."""
     if "lastUpdateId" in msg:
-        levels = msg["bids"] + msg["asks"]
-        capture.prices.update(p for p, _ in levels)
-        capture.events.append(("snapshot", where, msg))
-        return
+        snapshot = Snapshot(where, int(msg["lastUpdateId"]), _levels(msg["bids"]), _levels(msg["asks"]))
+        capture.prices.update(p for p, _ in snapshot.bids + snapshot.asks)
+        capture.events.append(snapshot)
+        return None
     data = msg.get("data", msg)  # combined streams wrap the event in {"stream", "data"}
     kind = data.get("e")
     if kind not in ("depthUpdate", "trade"):
         capture.skipped["other_streams"] += 1
-        return
-    symbol = data["s"]
-    if capture.symbol is None:
-        capture.symbol = symbol
-    elif symbol != capture.symbol:
-        raise ValueError(f"symbol {symbol} differs from {capture.symbol} earlier in the chain")
+        return None
     if kind == "trade":
         if data.get("X", "MARKET") != "MARKET":  # futures insurance-fund / ADL fills are not aggressor trades
             capture.skipped["non_market_trades"] += 1
-            return
+            return data["s"]
         capture.prices.add(data["p"])
         capture.trades.append((int(data["T"]), data["p"], float(data["q"]), SELL if data["m"] else BUY))
-        return
-    capture.prices.update(p for p, _ in data["b"])
-    capture.prices.update(p for p, _ in data["a"])
-    capture.events.append(("depth", where, data))
+        return data["s"]
+    prev = int(data["pu"]) if "pu" in data else None
+    event = DepthEvent(
+        where, int(data["E"]), int(data["U"]), int(data["u"]), prev, _levels(data["b"]), _levels(data["a"])
+    )
+    capture.prices.update(p for p, _ in event.bids)
+    capture.prices.update(p for p, _ in event.asks)
+    capture.events.append(event)
+    return data["s"]
+
+
+def _levels(pairs: list) -> Levels:
+    return [(p, float(q)) for p, q in pairs]
 
 
 class Replay:
@@ -187,22 +219,22 @@ class Replay:
         self.bids, self.asks = SideBook(BID), SideBook(ASK)
         self.states = BookStates(levels)
         self.market: str | None = None
-        self.snapshot: tuple[int, tuple[Path, int]] | None = None  # (lastUpdateId, where)
-        self.pending: list[tuple] = []
+        self.snapshot: Snapshot | None = None
+        self.pending: list[DepthEvent] = []
         self.last_u: int | None = None
         self.first_u: int | None = None
         self.current_ms: int | None = None
         self.state_ids: list[int] = []  # last update id applied in each recorded state
         self.applied = self.dropped = self.backwards = 0
 
-    def run(self, events: list[tuple]) -> None:
-        for kind, where, data in events:
-            if kind == "snapshot":
-                self._snapshot(data, where)
+    def run(self, events: list[Snapshot | DepthEvent]) -> None:
+        for event in events:
+            if isinstance(event, Snapshot):
+                self._snapshot(event)
             elif self.snapshot is None:
-                self.pending.append((where, data))
+                self.pending.append(event)
             else:
-                self._depth(data, where)
+                self._depth(event)
         if self.current_ms is not None:
             self._record()
 
@@ -210,67 +242,68 @@ class Replay:
         if self.states.record(self.current_ms * MS, self.bids, self.asks):
             self.state_ids.append(self.last_u)
 
-    def _snapshot(self, data: dict, where: tuple[Path, int]) -> None:
+    def _snapshot(self, snap: Snapshot) -> None:
         if self.snapshot is not None:
-            path, line = where
             raise ValueError(
-                f"{path}:{line}: a second REST snapshot in one chain (the first at "
-                f"{self.snapshot[1][0]}:{self.snapshot[1][1]}); prepare each capture chain separately"
+                f"{_at(snap.where)}: a second REST snapshot in one chain (the first at {_at(self.snapshot.where)}); "
+                "prepare each capture chain separately"
             )
-        self.snapshot = (int(data["lastUpdateId"]), where)
-        self.bids.replace({self.ticks[p]: float(q) for p, q in data["bids"]})
-        self.asks.replace({self.ticks[p]: float(q) for p, q in data["asks"]})
+        self.snapshot = snap
+        self.bids.replace({self.ticks[p]: q for p, q in snap.bids})
+        self.asks.replace({self.ticks[p]: q for p, q in snap.asks})
         pending, self.pending = self.pending, []
-        for w, d in pending:
-            self._depth(d, w)
+        for event in pending:
+            self._depth(event)
 
-    def _depth(self, data: dict, where: tuple[Path, int]) -> None:
-        market = "futures" if "pu" in data else "spot"
+    def _depth(self, ev: DepthEvent) -> None:
+        market = "futures" if ev.prev is not None else "spot"
         if self.market is None:
             self.market = market
         elif market != self.market:
-            raise ValueError(f"{where[0]}:{where[1]}: a {market} depth event in a {self.market} capture")
-        first, last = int(data["U"]), int(data["u"])
+            raise ValueError(f"{_at(ev.where)}: a {market} depth event in a {self.market} capture")
         if self.last_u is None:
-            if not self._first_applicable(first, last, where):
+            if not self._first_applicable(ev):
                 return
-            self.first_u = first
+            self.first_u = ev.first
         else:
-            self._check_continuous(data, first, last, where)
-        ms = int(data["E"])
-        if self.current_ms is not None and ms != self.current_ms:
+            self._check_continuous(ev)
+        if self.current_ms is not None and ev.ms != self.current_ms:
             self._record()
-            self.backwards += ms < self.current_ms
-        self.current_ms = ms if self.current_ms is None else max(ms, self.current_ms)
+            self.backwards += ev.ms < self.current_ms
+        self.current_ms = ev.ms if self.current_ms is None else max(ev.ms, self.current_ms)
         ticks = self.ticks
-        for p, q in data["b"]:
-            self.bids.set(ticks[p], float(q))
-        for p, q in data["a"]:
-            self.asks.set(ticks[p], float(q))
-        self.last_u = last
+        for p, q in ev.bids:
+            self.bids.set(ticks[p], q)
+        for p, q in ev.asks:
+            self.asks.set(ticks[p], q)
+        self.last_u = ev.last
         self.applied += 1
 
-    def _first_applicable(self, first: int, last: int, where: tuple[Path, int]) -> bool:
+    def _first_applicable(self, ev: DepthEvent) -> bool:
         """Whether the first diffs after the snapshot apply (False: older than it, drop it)."""
-        snap_id, (spath, sline) = self.snapshot
+        snap_id = self.snapshot.last_id
         spot = self.market == "spot"
-        if (last <= snap_id) if spot else (last < snap_id):
+        if (ev.last <= snap_id) if spot else (ev.last < snap_id):
             self.dropped += 1
             return False
         target = snap_id + 1 if spot else snap_id
-        if first <= target <= last:
+        if ev.first <= target <= ev.last:
             return True
         raise ValueError(
-            f"{where[0]}:{where[1]}: sequence gap after the snapshot at {spath}:{sline}: lastUpdateId={snap_id} "
-            f"but the first newer depth event has U={first} u={last} (needs U <= {target} <= u)"
+            f"{_at(ev.where)}: sequence gap after the snapshot at {_at(self.snapshot.where)}: lastUpdateId={snap_id} "
+            f"but the first newer depth event has U={ev.first} u={ev.last} (needs U <= {target} <= u)"
         )
 
-    def _check_continuous(self, data: dict, first: int, last: int, where: tuple[Path, int]) -> None:
-        if self.market == "spot":
-            ok, expected = first == self.last_u + 1, f"U == previous u + 1 = {self.last_u + 1}"
+    def _check_continuous(self, ev: DepthEvent) -> None:
+        if ev.prev is None:
+            ok, expected = ev.first == self.last_u + 1, f"U == previous u + 1 = {self.last_u + 1}"
         else:
-            ok, expected = int(data["pu"]) == self.last_u, f"pu == previous u = {self.last_u}"
+            ok, expected = ev.prev == self.last_u, f"pu == previous u = {self.last_u}"
         if not ok:
-            ids = f"U={first} u={last}" + (f" pu={data['pu']}" if "pu" in data else "")
-            kind = "out-of-order or repeated update ids" if last <= self.last_u else "sequence gap"
-            raise ValueError(f"{where[0]}:{where[1]}: {kind}: depth event {ids}, expected {expected}")
+            ids = f"U={ev.first} u={ev.last}" + (f" pu={ev.prev}" if ev.prev is not None else "")
+            kind = "out-of-order or repeated update ids" if ev.last <= self.last_u else "sequence gap"
+            raise ValueError(f"{_at(ev.where)}: {kind}: depth event {ids}, expected {expected}")
+
+
+def _at(where: Where) -> str:
+    return f"{where[0]}:{where[1]}"
