@@ -8,6 +8,7 @@ prices in integer ticks. More levels than L are validated, then cut to L; fewer 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -49,31 +50,33 @@ def resolve_tick(snap: Snapshot, instruments: dict[str, float], prefix: str = ""
     return known
 
 
-def _side_ticks(levels: list, tick: float, name: str, direction: int, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    """(price ticks int64, sizes) of one side, checked on the grid and strictly sorted away from the touch."""
-    arr = np.array(levels, np.float64)
-    scaled = arr[:, 0] / tick
+def _check_grid(prices: np.ndarray, tick: float, snap: Snapshot, prefix: str) -> np.ndarray:
+    """Both sides' prices (bids then asks) in integer ticks; refuse the first price off the grid."""
+    scaled = prices / tick
     ticks = np.rint(scaled)
-    off = np.abs(scaled - ticks) > GRID_TOLERANCE
-    if off.any():
-        i = int(off.argmax())
+    if np.abs(scaled - ticks).max() > GRID_TOLERANCE:
+        i = int((np.abs(scaled - ticks) > GRID_TOLERANCE).argmax())
+        name, j = ("bids", i) if i < len(snap.bids) else ("asks", i - len(snap.bids))
         raise RequestError(
-            422, "off_tick", f"price {arr[i, 0]} is not on the tick grid ({tick})", f"{prefix}{name}[{i}][0]"
+            422, "off_tick", f"price {prices[i]} is not on the tick grid ({tick})", f"{prefix}{name}[{j}][0]"
         )
-    if ticks.max() >= MAX_TICKS:
-        raise RequestError(422, "price_out_of_range", f"{name} prices beyond 2^53 ticks", f"{prefix}{name}")
-    if len(ticks) > 1:
-        unsorted = np.diff(ticks) * direction <= 0
-        if unsorted.any():
-            i = int(unsorted.argmax()) + 1
-            order = "decreasing" if direction < 0 else "increasing"
+    return ticks
+
+
+def _check_order(ticks: np.ndarray, n_bids: int, prefix: str) -> None:
+    """Bids strictly decreasing, asks strictly increasing from the best."""
+    bids, asks = ticks[:n_bids], ticks[n_bids:]
+    for name, bad, order in (
+        ("bids", bids[1:] >= bids[:-1], "decreasing"),
+        ("asks", asks[1:] <= asks[:-1], "increasing"),
+    ):
+        if bad.any():
             raise RequestError(
                 422,
                 "unsorted_levels",
                 f"{name} prices must be strictly {order} from the best",
-                f"{prefix}{name}[{i}][0]",
+                f"{prefix}{name}[{int(bad.argmax()) + 1}][0]",
             )
-    return ticks.astype(np.int64), arr[:, 1]
 
 
 def to_book(snap: Snapshot, tick: float, levels: int, max_levels: int, prefix: str = "") -> Book:
@@ -83,9 +86,20 @@ def to_book(snap: Snapshot, tick: float, levels: int, max_levels: int, prefix: s
             raise RequestError(
                 422, "too_many_levels", f"{len(side)} levels, at most {max_levels} a side", f"{prefix}{name}"
             )
-    bid_px, bid_sz = _side_ticks(snap.bids, tick, "bids", -1, prefix)
-    ask_px, ask_sz = _side_ticks(snap.asks, tick, "asks", +1, prefix)
-    best_bid, best_ask = int(bid_px[0]), int(ask_px[0])
+    flat = chain.from_iterable(chain(snap.bids, snap.asks))
+    levels_in = np.fromiter(flat, np.float64, 2 * (len(snap.bids) + len(snap.asks))).reshape(-1, 2)  # price, size
+    ticks = _check_grid(levels_in[:, 0], tick, snap, prefix)
+    n_bids = len(snap.bids)
+    _check_order(ticks, n_bids, prefix)
+    if ticks[0] >= MAX_TICKS or ticks[-1] >= MAX_TICKS:  # sorted: the extremes are the first bid and last ask
+        raise RequestError(
+            422,
+            "price_out_of_range",
+            "prices beyond 2^53 ticks",
+            f"{prefix}bids" if ticks[0] >= MAX_TICKS else f"{prefix}asks",
+        )
+    ticks = ticks.astype(np.int64)
+    best_bid, best_ask = int(ticks[0]), int(ticks[n_bids])
     if best_bid >= best_ask:
         raise RequestError(
             422,
@@ -96,7 +110,10 @@ def to_book(snap: Snapshot, tick: float, levels: int, max_levels: int, prefix: s
     buy = sum(size for _, size, side in snap.trades if side == "buy")
     sell = sum(size for _, size, side in snap.trades if side == "sell")
     record = np.empty(4 * levels + 2, np.float64)
-    record[:levels], record[2 * levels : 3 * levels] = pad_levels(bid_px, bid_sz, levels, +1)
-    record[levels : 2 * levels], record[3 * levels : 4 * levels] = pad_levels(ask_px, ask_sz, levels, -1)
+    sizes = levels_in[:, 1]
+    record[:levels], record[2 * levels : 3 * levels] = pad_levels(ticks[:n_bids], sizes[:n_bids], levels, +1)
+    record[levels : 2 * levels], record[3 * levels : 4 * levels] = pad_levels(
+        ticks[n_bids:], sizes[n_bids:], levels, -1
+    )
     record[-2:] = buy, sell
     return Book(record=record, best_bid=best_bid, best_ask=best_ask, tick=tick)
