@@ -10,27 +10,29 @@ from export.evaluate import StrategyResult
 
 
 def equity_and_inventory(runs: dict[str, StrategyResult], path: Path) -> None:
-    """Test episodes laid end to end (each starts flat); dotted lines mark episode starts."""
+    """One row per strategy: equity and inventory over the test episodes laid end to end (each starts flat)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_eq, ax_q) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
-    for name, run in runs.items():
+    fig, axes = plt.subplots(len(runs), 2, figsize=(12, 1.6 * len(runs) + 1), sharex=True, squeeze=False)
+    for (name, run), (ax_eq, ax_q) in zip(runs.items(), axes, strict=True):
         carried = np.concatenate([[0.0], np.cumsum([r.epnl for r in run.results])[:-1]])
-        ax_eq.plot(np.concatenate([r.equity + c for r, c in zip(run.results, carried, strict=True)]), label=name, lw=1)
-        ax_q.plot(np.concatenate([r.inventory for r in run.results]), label=name, lw=0.8)
-    starts = np.cumsum([0] + [len(r.equity) for r in next(iter(runs.values())).results][:-1])
-    for s in starts:
-        ax_eq.axvline(s, color="grey", ls=":", lw=0.5)
-        ax_q.axvline(s, color="grey", ls=":", lw=0.5)
-    ax_eq.set_ylabel("cumulative PnL (quote currency, mark to mid)")
-    ax_q.set_ylabel("inventory (base units)")
-    ax_q.set_xlabel("test step (grid steps, episodes end to end)")
-    ax_eq.legend(fontsize=7, ncol=3)
+        ax_eq.plot(np.concatenate([r.equity + c for r, c in zip(run.results, carried, strict=True)]), lw=0.8)
+        ax_q.plot(np.concatenate([r.inventory for r in run.results]), lw=0.8, color="tab:orange")
+        starts = np.cumsum([0] + [len(r.equity) for r in run.results][:-1])
+        for ax in (ax_eq, ax_q):
+            for s in starts:
+                ax.axvline(s, color="grey", ls=":", lw=0.5)
+            ax.tick_params(labelsize=7)
+        ax_eq.set_ylabel(name, fontsize=8)
+    axes[0, 0].set_title("cumulative PnL (quote currency, mark to mid)", fontsize=9)
+    axes[0, 1].set_title("inventory (base units)", fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("test step (episodes end to end; dotted: episode start)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
