@@ -182,8 +182,9 @@ class _Replay:
         """Make decisions live up to k, keeping queue position where a side's price is unchanged."""
         for t in range(self.live + 1, k + 1):
             row = self.start + self.act_snap[t]
-            keep_bid = self.live >= 0 and self.q_bsz[self.live] > 0 and self.q_bid[self.live] == self.q_bid[t]
-            keep_ask = self.live >= 0 and self.q_asz[self.live] > 0 and self.q_ask[self.live] == self.q_ask[t]
+            # an order still resting at the same price keeps its place (an amended size keeps it too)
+            keep_bid = self.live >= 0 and self.bid_left > 0 and self.q_bid[self.live] == self.q_bid[t]
+            keep_ask = self.live >= 0 and self.ask_left > 0 and self.q_ask[self.live] == self.q_ask[t]
             if not keep_bid:
                 self.bid_queue = _displayed(self.ds.bid_px[row], self.ds.bid_sz[row], self.q_bid[t], 1)
             if not keep_ask:

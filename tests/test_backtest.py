@@ -76,6 +76,13 @@ def test_trades_at_our_price_fill_only_after_the_queue_ahead():
     assert fills["sz"][0] == pytest.approx(0.05)
 
 
+def test_a_new_order_after_a_full_fill_joins_the_back_of_the_queue():
+    # 1.2 at our price: 1.0 ahead of us, 0.1 fills us in full; the next order at 100 waits behind 1.0 again
+    ds = tiny_book([100] * 6, [102] * 6, trades=[(150, 100, 1.2, SELL), (350, 100, 0.5, SELL)])
+    fills = maker_fills(replay(ds))
+    assert len(fills) == 1 and fills["sz"][0] == pytest.approx(0.1)
+
+
 def test_a_quote_inside_the_spread_has_no_queue_ahead():
     ds = tiny_book([100] * 4, [104] * 4, trades=[(150, 101, 0.05, SELL)])  # our bid improves to 101
     fills = maker_fills(replay(ds))
