@@ -76,7 +76,7 @@ class QuoteService:
     def _book(self, runtime: ModelRuntime, snap: Snapshot, prefix: str = "") -> Book:
         tick = resolve_tick(snap, runtime.ticks, prefix)
         book = to_book(snap, tick, runtime.levels, self.settings.max_levels, prefix)
-        self.states.check(snap.symbol, snap.ts_ns, tick, prefix)
+        self.states.check(snap.symbol, snap.ts_ns, prefix)
         return book
 
     def quote(self, body: bytes, t0: int) -> bytes:

@@ -55,25 +55,20 @@ class SymbolStates:
     def __contains__(self, symbol: str) -> bool:
         return symbol in self._windows
 
-    def check(self, symbol: str, ts_ns: int, tick: float, prefix: str = "") -> None:
-        """Refuse (409) a snapshot not newer than the symbol's last one, or one with another tick."""
+    def check(self, symbol: str, ts_ns: int, prefix: str = "") -> None:
+        """Refuse (409) a snapshot not newer than the symbol's last one."""
         window = self._windows.get(symbol)
-        if window is None:
-            return
-        if ts_ns <= window.last_ts:
+        if window is not None and ts_ns <= window.last_ts:
             raise RequestError(
                 409,
                 "stale_snapshot",
                 f"{symbol}: ts_ns {ts_ns} is not after the last snapshot's {window.last_ts}",
                 f"{prefix}ts_ns",
             )
-        if tick != window.tick:
-            raise RequestError(
-                409, "tick_changed", f"{symbol}: tick {tick} differs from its window's {window.tick}", f"{prefix}tick"
-            )
 
     def push(self, symbol: str, ts_ns: int, tick: float, record: np.ndarray) -> tuple[np.ndarray, bool]:
-        """Append a checked record; return (the symbol's window, warm)."""
+        """Append a checked record; return (the symbol's window, warm). A new tick (a reloaded bundle's,
+        or the request's) changes the units of the records, so it restarts the window."""
         window = self._windows.get(symbol)
         if window is None:
             if len(self._windows) >= self.max_symbols:
@@ -81,5 +76,7 @@ class SymbolStates:
             window = self._windows[symbol] = SymbolWindow(self.width, tick)
         else:
             self._windows.move_to_end(symbol)
+            if window.tick != tick:
+                window.count, window.tick = 0, tick
         rows = window.push(record, ts_ns, self.max_gap_ns)
         return rows, window.warm

@@ -45,14 +45,20 @@ def test_least_recently_used_symbol_is_evicted():
     assert "A" in states and "C" in states and "B" not in states and len(states) == 2
 
 
-def test_check_refuses_old_or_equal_timestamps_and_another_tick():
+def test_check_refuses_old_or_equal_timestamps():
     states = SymbolStates(WIDTH, max_symbols=2, max_gap_ns=GAP)
-    states.check("A", 5, 0.01)  # unknown symbols pass
+    states.check("A", 5)  # unknown symbols pass
     states.push("A", 5, 0.01, record(1))
     for ts in (5, 4):
         with pytest.raises(RequestError) as caught:
-            states.check("A", ts, 0.01, "snapshots[1].")
+            states.check("A", ts, "snapshots[1].")
         assert (caught.value.status, caught.value.field) == (409, "snapshots[1].ts_ns")
-    with pytest.raises(RequestError, match="tick"):
-        states.check("A", 6, 0.1)
-    states.check("A", 6, 0.01)
+    states.check("A", 6)
+
+
+def test_a_new_tick_restarts_the_window():
+    states = SymbolStates(WIDTH, max_symbols=2, max_gap_ns=GAP)
+    for k in range(3):
+        states.push("A", k, 0.01, record(k))
+    rows, _ = states.push("A", 3, 0.1, record(3))
+    np.testing.assert_array_equal(rows[:, 0], [3])

@@ -1,0 +1,59 @@
+"""The quote path without HTTP: units, swaps between bundles, batch vs single, and no torch in the server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+
+from server.runtime import load_runtime
+from server.service import QuoteService, price_decimals
+from server.settings import Settings
+from tests.conftest import ROOT
+from tests.tiny_bundle import write_tiny_bundle
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    bundle = write_tiny_bundle(tmp_path_factory.mktemp("b"))
+    return QuoteService(load_runtime(bundle, warmup_runs=5), Settings(bundle=bundle))
+
+
+def body(symbol: str, ts: int, **extra) -> bytes:
+    snap = {"symbol": symbol, "ts_ns": ts, "bids": [[61837.63, 1.0]], "asks": [[61837.64, 1.0]], "tick": 0.01}
+    return orjson.dumps(snap | extra)
+
+
+@pytest.mark.parametrize(
+    ("step", "decimals"), [(0.01, 2), (0.1, 1), (0.5, 1), (1.0, 0), (5.0, 0), (1e-8, 8), (0.001, 3)]
+)
+def test_price_decimals(step, decimals):
+    assert price_decimals(step) == decimals
+
+
+def test_prices_come_back_in_currency_units_on_the_grid(service):
+    q = orjson.loads(service.quote(body("U", 1), time.perf_counter_ns()))
+    for key in ("bid_px", "ask_px"):
+        assert q[key] == round(q[key], 2) and 61_000 < q[key] < 62_000
+    assert q["bid_px"] < 61837.64 and q["ask_px"] > 61837.63
+    assert q["latency_us"] >= 0 and q["model"] == {"name": "tiny", "version": "0.0.1"}
+
+
+def test_swap_keeps_windows_when_the_layout_is_unchanged_and_drops_them_otherwise(service, tmp_path):
+    service.quote(body("KEEP", 1), time.perf_counter_ns())
+    original = service.runtime
+    service.swap(load_runtime(write_tiny_bundle(tmp_path / "same", version="0.0.2"), warmup_runs=5))
+    assert "KEEP" in service.states
+    service.swap(load_runtime(write_tiny_bundle(tmp_path / "five", levels=5, version="0.0.3"), warmup_runs=5))
+    assert "KEEP" not in service.states and service.states.width == 4 * 5 + 2
+    q = orjson.loads(service.quote(body("KEEP", 2), time.perf_counter_ns()))
+    assert q["model"]["version"] == "0.0.3" and q["warm"] is False
+    service.swap(original)
+
+
+def test_the_server_never_imports_torch_or_transformers():
+    code = "import sys, server.app, server.cli; sys.exit(bool({'torch', 'transformers'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60).returncode == 0
