@@ -15,21 +15,27 @@ FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
 COPY docker/pip_install.sh /usr/local/bin/pip_install
+COPY docker/requirements.py /usr/local/bin/requirements.py
 COPY docker/wheels/ /wheels/
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml /src/
+# Dependencies in a layer of their own: editing the code does not reinstall them.
+RUN python3 /usr/local/bin/requirements.py /src/pyproject.toml >/tmp/requirements.txt \
+    && pip_install -r /tmp/requirements.txt
+COPY README.md /src/
 COPY cmm/ /src/cmm/
 COPY lob/ /src/lob/
 COPY server/ /src/server/
 COPY loadtest/ /src/loadtest/
 COPY export/ /src/export/
-RUN pip_install /src
+RUN pip_install --no-deps /src
 
 FROM build AS server-venv
 RUN /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 # The replay client also needs the load tester's histogram library (not matplotlib: it plots nothing).
 FROM build AS engine-venv
-RUN pip_install hdrhistogram && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
+RUN pip_install "$(python3 /usr/local/bin/requirements.py /src/pyproject.toml hdrhistogram)" \
+    && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 # ---- runtime: the base image, a non-root user, the virtualenv on PATH
 FROM ${BASE_IMAGE} AS runtime
@@ -43,6 +49,8 @@ WORKDIR /app
 # ---- engine: replays a prepared dataset into a quote server and logs quotes and latencies (docker-compose.yml)
 FROM runtime AS engine
 COPY --from=engine-venv /opt/venv /opt/venv
+# /out for the quote log: a volume mounted there starts with this owner
+RUN mkdir /out && chown 10001:10001 /out
 USER 10001:10001
 ENTRYPOINT ["cmm"]
 CMD ["--help"]

@@ -18,14 +18,8 @@ esac
 platforms=()
 for tag in manylinux2014 manylinux_2_17 manylinux_2_28 manylinux_2_34; do platforms+=(--platform "${tag}_${arch}"); done
 
-mapfile -t reqs < <("$PY" - <<'PY'
-import tomllib
-
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-engine = [r for r in project["optional-dependencies"]["loadtest"] if r.lower().startswith("hdrhistogram")]
-print("\n".join([*project["dependencies"], *engine, "setuptools>=68"]))
-PY
-)
+mapfile -t reqs < <("$PY" docker/requirements.py pyproject.toml && "$PY" docker/requirements.py pyproject.toml hdrhistogram)
+reqs+=("setuptools>=68")
 constraints=()
 if [[ -x .venv/bin/python ]]; then
     pins=$(mktemp)
