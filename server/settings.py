@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lob.quoting import QuoteParams
@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(64, ge=1, description="requests beyond this get 503 + Retry-After at once")
     graceful_shutdown_s: float = Field(10.0, gt=0)
     stats_window: int = Field(4096, ge=16, description="recent requests kept for /v1/stats percentiles")
-    admin_token: SecretStr | None = None
+    admin_token: SecretStr | None = Field(
+        None, description="bearer token for /v1/admin/reload; unset or empty: no route"
+    )
 
     # quoting rule defaults (lob.quoting.QuoteParams); requests may override within bounds
     quote_min_half_spread: float = 0.5
@@ -44,6 +46,11 @@ class Settings(BaseSettings):
     quote_size_fraction: float = 0.1
     quote_lot: float = 0.001
     quote_max_size: float = 1.0
+
+    @field_validator("admin_token")
+    @classmethod
+    def _empty_token_is_none(cls, token: SecretStr | None) -> SecretStr | None:
+        return token if token is not None and token.get_secret_value() else None
 
     def quote_params(self) -> QuoteParams:
         """The default quote parameters; raises ValueError naming bad fields."""

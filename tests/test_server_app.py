@@ -346,9 +346,10 @@ def test_reload_needs_the_token_and_a_sound_bundle(client, bundle, tmp_path):
     assert r.status_code == 200 and client.get("/healthz").json()["model"] == MODEL
 
 
-def test_reload_route_does_not_exist_without_a_token(bundle):
-    with TestClient(create_app(Settings(bundle=bundle))) as c:
-        r = post(c, "/v1/admin/reload", {"bundle": str(bundle)}, authorization="Bearer x")
+@pytest.mark.parametrize("token", [None, ""])
+def test_reload_route_does_not_exist_without_a_token(bundle, token):
+    with TestClient(create_app(Settings(bundle=bundle, admin_token=token))) as c:
+        r = post(c, "/v1/admin/reload", {"bundle": str(bundle)}, authorization="Bearer ")
         assert r.status_code == 404
 
 
