@@ -17,8 +17,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--bundle",
         type=Path,
-        help="model bundle directory (models/NAME); without it only the classic "
-        "baselines and the oracle are scored (horizon 20 steps)",
+        help="model bundle directory (models/NAME); without it only the classic baselines and the oracle are "
+        "scored (horizon 20 steps)",
     )
     p.add_argument("--data", required=True, nargs="+", type=Path, help="prepared datasets (.npz)")
     p.add_argument("--episodes-min", type=float, default=1.0, help="episode length in minutes (default 1)")
@@ -28,8 +28,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--teacher",
         type=Path,
-        help="teacher forecasts: .npz with `rows` (table rows) and "
-        "`predictions` (rows, 3: mid_change, spread, volume); quoted only where fresh",
+        help="the teacher, offline, on the rows with its forecasts: a teacher feature store DIR (`cmm teacher "
+        "features`; its heads are fitted on training rows) or an .npz with `rows` (table rows) and `predictions` "
+        "(rows, 3: mid_change, spread, volume)",
     )
     p.add_argument("--teacher-max-age", type=int, default=20, help="rows a teacher forecast stays usable")
     p.add_argument("--json", type=Path, help="write the full report here")
@@ -50,19 +51,27 @@ def _manifest(bundle: Path) -> dict:
     return manifest
 
 
-def _teacher(path: Path, market, max_age: int) -> tuple:
+def _teacher(path: Path, datasets: list, market, horizon: int, max_age: int) -> tuple:
+    """(predictions, active) over all table rows, from a teacher feature store or a forecast .npz."""
     import numpy as np
 
     from lob.strategies import partial_predictions
 
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such teacher forecast file")
-    with np.load(path) as z:
-        if "rows" not in z or "predictions" not in z:
-            raise ValueError(f"{path}: needs arrays `rows` and `predictions`, has {sorted(z.files)}")
-        rows, values = z["rows"], z["predictions"]
-    n = len(market.table.row)
-    return partial_predictions(n, rows, values, market.table.dataset_id, max_age)
+    if path.is_dir():
+        from export.teacher_heads import teacher_forecast
+        from export.teacher_store import load_store
+
+        store = load_store(path)
+        store.check_datasets(datasets, horizon)
+        rows, values = store.rows, teacher_forecast(store, market.table)
+    elif path.exists():
+        with np.load(path) as z:
+            if "rows" not in z or "predictions" not in z:
+                raise ValueError(f"{path}: needs arrays `rows` and `predictions`, has {sorted(z.files)}")
+            rows, values = z["rows"], z["predictions"]
+    else:
+        raise FileNotFoundError(f"{path}: no teacher feature store or forecast file there")
+    return partial_predictions(len(market.table.row), rows, values, market.table.dataset_id, max_age)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,12 +89,15 @@ def run(args: argparse.Namespace) -> int:
         taker_bps=args.taker_bps,
     )
     manifest = _manifest(args.bundle) if args.bundle else {"horizon": DEFAULT_HORIZON}
+    horizon = int(manifest["horizon"])
     datasets = [load(p) for p in args.data]
-    market = Market(datasets, build_table(datasets, int(manifest["horizon"])))
+    market = Market(datasets, build_table(datasets, horizon))
     if args.bundle and manifest["features"].get("names") != market.table.feature_names:
         raise ValueError(f"{args.bundle}: the bundle's features differ from these datasets' (levels or version)")
     models = model_predictions(args.bundle, market.table.X) if args.bundle else {}
-    partial = {"teacher": _teacher(args.teacher, market, args.teacher_max_age)} if args.teacher else {}
+    partial = {}
+    if args.teacher:
+        partial["teacher"] = _teacher(args.teacher, datasets, market, horizon, args.teacher_max_age)
     strategies = build_strategies(market, models, partial)
     report, runs = evaluate(market, strategies, options, progress=lambda m: print(m, file=sys.stderr))
     report["bundle"] = str(args.bundle) if args.bundle else None

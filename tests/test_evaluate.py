@@ -166,3 +166,25 @@ def test_real_binance_capture_end_to_end():
             assert np.abs(res.inventory).max() <= 1.0 + 1e-9
             assert res.spread_pnl + res.inventory_pnl - res.fees == pytest.approx(res.epnl, abs=1e-6)
     assert sum(len(r.fills) for r in runs["fixed_spread"].results) > 0
+
+
+def test_teacher_store_directory_gives_forecasts_on_its_rows(data_files, tmp_path):
+    pytest.importorskip("export.teacher_heads")
+    from export.evaluate_cli import _teacher
+    from export.teacher_heads import teacher_forecast
+    from export.teacher_store import LayerPca, load_store, save_store
+    from lob.dataset import content_hash, load
+
+    datasets = [load(p) for p in data_files]
+    market = Market(datasets, build_table(datasets, 20))
+    rows = np.flatnonzero(market.table.split >= 0)[::4]
+    states = np.random.default_rng(0).normal(0, 1, (len(rows), 3, 16)).astype(np.float32)
+    pca = LayerPca.fit(states, 4)
+    meta = {"data": [content_hash(ds) for ds in datasets], "horizon": 20}
+    save_store(tmp_path / "store", pca.transform(states), rows, pca, meta)
+    pred, active = _teacher(tmp_path / "store", datasets, market, 20, max_age=0)
+    assert active.sum() == len(rows) and active[rows].all()
+    expected = teacher_forecast(load_store(tmp_path / "store"), market.table)
+    np.testing.assert_allclose(pred[rows], expected)
+    with pytest.raises(ValueError, match="horizon"):
+        _teacher(tmp_path / "store", datasets, market, 40, max_age=0)
