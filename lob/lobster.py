@@ -51,7 +51,7 @@ def read_lobster(paths: list[str | Path], options: SnapshotOptions = DEFAULT_OPT
     ask_ok, bid_ok = (ask_px != EMPTY_ASK) & (ask_sz > 0), (bid_px != EMPTY_BID) & (bid_sz > 0)
     is_trade = np.isin(kinds, [EXECUTE_VISIBLE, EXECUTE_HIDDEN])
     tick_units = _tick_units(options, np.concatenate([ask_px[ask_ok], bid_px[bid_ok], msg[is_trade, 4]]))
-    where = str(book_path)
+    where = f"{book_path} (prices in 1/{PRICE_SCALE} USD)"
     state_ts = _midnight_ns(name["date"]) + np.rint(msg[:, 0] * 1e9).astype(np.int64)
     bid_t, bid_s = _side(bid_px, bid_sz, bid_ok, tick_units, +1, options.levels, where)
     ask_t, ask_s = _side(ask_px, ask_sz, ask_ok, tick_units, -1, options.levels, where)
@@ -61,7 +61,7 @@ def read_lobster(paths: list[str | Path], options: SnapshotOptions = DEFAULT_OPT
     ts, idx = grid.sample(state_ts[clean], options.grid_ns)
     trades = np.empty(int(is_trade.sum()), TRADE_DTYPE)
     trades["ts_ns"] = state_ts[is_trade]
-    trades["px"] = to_ticks(msg[is_trade, 4], tick_units, str(message_path))
+    trades["px"] = to_ticks(msg[is_trade, 4], tick_units, f"{message_path} (prices in 1/{PRICE_SCALE} USD)")
     trades["sz"] = msg[is_trade, 3]
     trades["side"] = np.where(msg[is_trade, 5] > 0, SELL, BUY)
     trades, outside = grid.trades_in_span(trades, ts, options.grid_ns)
