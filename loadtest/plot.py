@@ -7,19 +7,16 @@ from pathlib import Path
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from loadtest.stats import values_at_percentiles
+
 NINES = 4  # the percentile axis runs to 99.99%
 
 
 def percentile_curve(encoded: str) -> tuple[np.ndarray, np.ndarray]:
     """(x = 1 / (1 - p), latency ms) at points spread evenly on that log axis, from an encoded HdrHistogram."""
     hist = HdrHistogram.decode(encoded)
-    counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len]  # `get_value_at_percentile` walks it per call
-    index = np.flatnonzero(counts)
-    values = np.array([hist.get_highest_equivalent_value(hist.get_value_from_index(int(i))) for i in index], float)
-    cumulative = np.cumsum(counts[index])
     x = np.logspace(0, NINES, 200)
-    wanted = np.maximum(np.floor((1.0 - 1.0 / x) * hist.get_total_count() + 0.5), 1)  # as HdrHistogram rounds
-    return x, values[np.searchsorted(cumulative, wanted)] / 1000.0
+    return x, values_at_percentiles(hist, 100.0 * (1.0 - 1.0 / x)) / 1000.0
 
 
 def _figure():

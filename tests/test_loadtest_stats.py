@@ -2,7 +2,9 @@
 
 import math
 
-from loadtest.stats import HIST_MAX_US, KindStats, new_histogram, percentiles_ms, record_us
+import numpy as np
+
+from loadtest.stats import HIST_MAX_US, KindStats, new_histogram, percentiles_ms, record_us, values_at_percentiles
 
 
 def test_latency_counts_from_intended_time_and_service_from_send():
@@ -41,3 +43,11 @@ def test_out_of_range_values_are_clamped():
     record_us(hist, 10**15)
     assert hist.get_total_count() == 2 and hist.get_min_value() == 1
     assert hist.get_max_value() >= HIST_MAX_US * 0.999
+
+
+def test_vectorised_percentiles_equal_the_library_s():
+    hist = new_histogram()
+    for v in np.random.default_rng(0).lognormal(6, 2, 3000).astype(np.int64):
+        hist.record_value(int(min(max(v, 1), HIST_MAX_US)))
+    pcts = np.array([0.01, 1, 25, 50, 90, 99, 99.9, 99.99, 100])
+    assert values_at_percentiles(hist, pcts).tolist() == [hist.get_value_at_percentile(p) for p in pcts]
