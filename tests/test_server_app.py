@@ -48,7 +48,7 @@ def snap(symbol: str, ts: int = 1_000_000_000, bid: float = 100.00, tick: float 
 
 
 def state_of(client: TestClient) -> dict:
-    windows = client.app.state.service.states._windows
+    windows = client.app.state.ctx.service.states._windows
     return {s: (w.last_ts, w.count, w.pos, w.buf.tobytes()) for s, w in windows.items()}
 
 

@@ -29,7 +29,7 @@ def test_requests_beyond_the_bound_get_503_and_retry_after(tmp_path):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
                 first = asyncio.create_task(client.post("/v1/quote", content=slow_body(), headers=headers))
-                while app.state.counts.in_flight < 1:
+                while app.state.ctx.counts.in_flight < 1:
                     await asyncio.sleep(0.001)
                 refused = await client.post("/v1/quote", content=body, headers=headers)
                 health = await client.get("/healthz")
