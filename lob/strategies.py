@@ -5,6 +5,8 @@ into `StrategyInputs` for the one quoting rule (`lob.quoting.make_quotes`), neve
 Fitted quantities (volatility, trade intensity A and k, typical volume) come from training rows only;
 the candidates are chosen on validation episodes by the evaluation, never on test.
 
+- join the touch: bid and ask at the best bid and ask (half spread = half the market spread), no skew,
+  only the inventory cap;
 - fixed spread: fair = mid, half spread and linear inventory skew from the grid;
 - microprice: fair = microprice (the size-weighted touch), same grid;
 - Avellaneda-Stoikov (2008): reserve r = mid - q gamma sigma^2 (T - t), total spread
@@ -177,6 +179,22 @@ def fixed_spread(market: Market) -> Strategy:
     return Strategy("fixed_spread", candidates)
 
 
+def join_touch(market: Market) -> Strategy:
+    params = BASE_PARAMS.with_overrides({"skew_ticks": 0.0})
+
+    def candidates(i: int) -> list[Candidate]:
+        ds, lv = market.datasets[i], market.fits[i].log_volume
+
+        def inputs(start: int, stop: int) -> StrategyInputs:
+            n = stop - start
+            spread = ds.spread_ticks()[start:stop]
+            return StrategyInputs(np.zeros(n), spread, np.full(n, lv), np.zeros(n), np.ones(n, bool))
+
+        return [Candidate({"join": True}, params, inputs)]
+
+    return Strategy("join_touch", candidates)
+
+
 def microprice(market: Market) -> Strategy:
     col = feature_index("microprice_offset", market.table.levels)
 
@@ -254,7 +272,7 @@ def glft(market: Market) -> Strategy:
 
 
 def classic_strategies(market: Market) -> list[Strategy]:
-    return [fixed_spread(market), microprice(market), avellaneda_stoikov(market), glft(market)]
+    return [join_touch(market), fixed_spread(market), microprice(market), avellaneda_stoikov(market), glft(market)]
 
 
 def oracle(market: Market) -> Strategy:

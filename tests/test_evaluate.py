@@ -103,7 +103,8 @@ def test_cli_writes_table_json_and_plots(bundle, data_files, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert code == 0
     report = json.loads(out.read_text())
-    names = ["cmm", "label_only", "teacher", "fixed_spread", "microprice", "avellaneda_stoikov", "glft", "oracle"]
+    names = ["cmm", "label_only", "teacher", "join_touch", "fixed_spread", "microprice", "avellaneda_stoikov", "glft"]
+    names.append("oracle")
     assert list(report["strategies"]) == names
     for name in names:
         assert name in printed
