@@ -33,7 +33,7 @@ BOOKS = [  # ask px, ask size, bid px, bid size, per level
 ]
 
 
-def _write(tmp_path, messages=MESSAGES, books=BOOKS):
+def write_pair(tmp_path, messages=MESSAGES, books=BOOKS):
     message, book = tmp_path / NAME.format("message"), tmp_path / NAME.format("orderbook")
     message.write_text("\n".join(messages) + "\n")
     book.write_text("\n".join(books) + "\n")
@@ -41,7 +41,7 @@ def _write(tmp_path, messages=MESSAGES, books=BOOKS):
 
 
 def test_hand_written_pair(tmp_path):
-    message, book = _write(tmp_path)
+    message, book = write_pair(tmp_path)
     ds = read_lobster([message, book], SnapshotOptions(levels=3))
     assert (ds.symbol, ds.venue, ds.tick) == ("AAPL", "lobster", 0.01)
     midnight_new_york = datetime(2012, 6, 21, 4, tzinfo=UTC).timestamp()  # EDT is UTC-4
@@ -59,7 +59,7 @@ def test_hand_written_pair(tmp_path):
 
 
 def test_message_file_alone_finds_its_orderbook_and_options_apply(tmp_path):
-    message, _ = _write(tmp_path)
+    message, _ = write_pair(tmp_path)
     ds = read_lobster([message], SnapshotOptions(levels=1, tick=0.01, grid_ms=200))
     assert ds.levels == 1 and ds.tick == 0.01 and ds.n == 2
     np.testing.assert_array_equal(ds.bid_px[:, 0], [58500, 58500])
@@ -87,13 +87,13 @@ def test_message_file_alone_finds_its_orderbook_and_options_apply(tmp_path):
     ],
 )
 def test_bad_files_name_the_file_and_the_problem(tmp_path, messages, books, match):
-    message, book = _write(tmp_path, messages, books)
+    message, book = write_pair(tmp_path, messages, books)
     with pytest.raises(ValueError, match=match):
         read_lobster([message, book])
 
 
 def test_bad_names_and_missing_files(tmp_path):
-    message, book = _write(tmp_path)
+    message, book = write_pair(tmp_path)
     with pytest.raises(ValueError, match="not a LOBSTER file name"):
         read_lobster([tmp_path / "aapl.csv"])
     with pytest.raises(ValueError, match=r"no \*_message_N\.csv"):
