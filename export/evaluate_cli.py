@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         "--bundle",
         type=Path,
         help="model bundle directory (models/NAME); without it only the classic baselines and the oracle are "
-        "scored (horizon 20 steps)",
+        "scored (at the default horizon of lob.targets)",
     )
     p.add_argument("--data", required=True, nargs="+", type=Path, help="prepared datasets (.npz)")
     p.add_argument("--episodes-min", type=float, default=1.0, help="episode length in minutes (default 1)")
