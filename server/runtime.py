@@ -99,17 +99,24 @@ class ModelRuntime:
             self._binding.bind_output(name, "cpu", 0, np.float32, list(buf.shape), buf.ctypes.data)
 
     def _check_io(self) -> None:
-        inputs = {i.name: i for i in self.session.get_inputs()}
-        outputs = {o.name: o for o in self.session.get_outputs()}
+        """The graph must take `features` [B, F] and give `mid_change`, `spread`, `volume` [B] and `gate` [B, S]."""
         where = self.bundle / self.manifest["graph"].get("file", "model.onnx")
-        if list(inputs) != ["features"] or inputs["features"].shape[-1] != self.n_features:
-            shapes = {k: v.shape for k, v in inputs.items()}
-            raise ValueError(f"{where}: expected one input 'features' [B, {self.n_features}], got {shapes}")
-        missing = [n for n in OUTPUTS if n not in outputs]
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        shape = inputs.get("features", [])
+        width_ok = len(shape) == 2 and (shape[1] == self.n_features or not isinstance(shape[1], int))  # or symbolic
+        if list(inputs) != ["features"] or not width_ok:
+            raise ValueError(f"{where}: expected one input 'features' [B, {self.n_features}], got {inputs}")
+        missing = [n for n in OUTPUTS if n not in {o.name for o in self.session.get_outputs()}]
         if missing:
             raise ValueError(f"{where}: missing outputs {', '.join(missing)}")
-        probe = self.session.run(["gate"], {"features": np.zeros((1, self.n_features), np.float32)})[0]
-        self.n_students = int(probe.shape[-1])
+        try:
+            probe = self.session.run(list(OUTPUTS), {"features": np.zeros((2, self.n_features), np.float32)})
+        except Exception as err:  # onnxruntime's own exception types
+            raise ValueError(f"{where}: a batch of 2 fails to run ({err})") from err
+        shapes = {n: a.shape for n, a in zip(OUTPUTS, probe, strict=True)}
+        if any(shapes[n] != (2,) for n in OUTPUTS[:3]) or len(shapes["gate"]) != 2 or shapes["gate"][0] != 2:
+            raise ValueError(f"{where}: outputs for a batch of 2 have shapes {shapes}, expected [B] and gate [B, S]")
+        self.n_students = int(shapes["gate"][1])
 
     @property
     def model_id(self) -> dict:
@@ -156,5 +163,8 @@ def load_runtime(bundle: str | Path, warmup_runs: int = WARMUP_RUNS) -> ModelRun
     except Exception as err:  # onnxruntime raises its own exception types for unreadable graphs
         raise ValueError(f"{graph}: ONNX Runtime cannot load it ({err})") from err
     runtime = ModelRuntime(bundle, manifest, session, levels)
-    runtime.warm_up(warmup_runs)
+    try:
+        runtime.warm_up(warmup_runs)
+    except Exception as err:  # onnxruntime's own exception types
+        raise ValueError(f"{graph}: warm-up failed ({err})") from err
     return runtime

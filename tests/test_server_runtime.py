@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -95,4 +96,24 @@ def test_a_graph_with_the_wrong_input_width_is_refused(tmp_path):
     bundle = write_tiny_bundle(tmp_path / "five", levels=5)
     edit_manifest(bundle, lambda m: m["features"].update(levels=10, names=feature_names(10)))
     with pytest.raises(ValueError, match=r"expected one input 'features' \[B, 56\]"):
+        load_runtime(bundle)
+
+
+def test_outputs_of_the_wrong_shape_are_refused(tmp_path):
+    """A graph whose heads come out [B, 1] instead of [B] breaks the contract: refused at load."""
+    import onnx
+    from onnx import helper
+
+    bundle = write_tiny_bundle(tmp_path)
+    model = onnx.load(bundle / "model.onnx")
+    graph = model.graph
+    node = next(n for n in graph.node if n.output[0] == "spread")
+    node.output[0] = "spread_flat"
+    graph.initializer.append(onnx.numpy_helper.from_array(np.array([1], np.int64), "axis1"))
+    graph.node.append(helper.make_node("Unsqueeze", ["spread_flat", "axis1"], ["spread"]))
+    onnx.save(model, bundle / "model.onnx")
+    edit_manifest(
+        bundle, lambda m: m["graph"].update(sha256=hashlib.sha256((bundle / "model.onnx").read_bytes()).hexdigest())
+    )
+    with pytest.raises(ValueError, match=r"outputs for a batch of 2 have shapes .*'spread': \(2, 1\)"):
         load_runtime(bundle)
