@@ -58,8 +58,9 @@ def read_bitstamp(options: SnapshotOptions = DEFAULT_OPTIONS, directory: Path | 
     price = _floats(cols["price"], orders_path, "price")
     kept = (price > MIN_PRICE) & (price < MAX_PRICE)
     kept_prices = [p for p, k in zip(cols["price"], kept.tolist(), strict=True) if k]
-    tick = options.tick or infer_tick(kept_prices + trade_cols["price"], where=str(orders_path))
-    ticks = tick_map(kept_prices + trade_cols["price"], tick, where=str(orders_path))
+    where = f"{orders_path} + {trades_path.name}"
+    tick = options.tick or infer_tick(kept_prices + trade_cols["price"], where=where)
+    ticks = tick_map(kept_prices + trade_cols["price"], tick, where=where)
     book = _Rebuild(options.levels)
     book.run(cols, kept, ticks, orders_path)
     state_ts, bid_px, bid_sz, ask_px, ask_sz = book.states.arrays()
