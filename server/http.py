@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,8 +18,9 @@ def json_response(payload: dict | bytes, status: int = 200, headers: dict | None
     return Response(body, status_code=status, headers=headers, media_type=JSON)
 
 
-async def read_json_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 415 unless JSON and 413 beyond `limit` bytes (checked while reading)."""
+async def read_json_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The request body, refused with 415 unless JSON, 413 beyond `limit` bytes (checked while reading),
+    and 408 when it has not fully arrived within `timeout_s` (a slow body must not hold a slot for long)."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != JSON:
         raise RequestError(
@@ -26,6 +29,14 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise RequestError(413, "body_too_large", f"body of {declared} bytes, at most {limit}", "content-length")
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_limited(request, limit)
+    except TimeoutError:
+        raise RequestError(408, "body_timeout", f"body not received within {timeout_s} s", "body") from None
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
     chunks = []
     size = 0
     async for chunk in request.stream():

@@ -58,7 +58,7 @@ async def quote(request: Request) -> Response:
     t0 = time.perf_counter_ns()
     ctx = _ctx(request)
     service = ctx.serving()
-    body = await read_json_body(request, ctx.settings.max_body_bytes)
+    body = await read_json_body(request, ctx.settings.max_body_bytes, ctx.settings.body_timeout_s)
     return json_response(service.quote(body, t0))
 
 
@@ -66,7 +66,7 @@ async def quotes(request: Request) -> Response:
     t0 = time.perf_counter_ns()
     ctx = _ctx(request)
     service = ctx.serving()
-    body = await read_json_body(request, ctx.settings.max_body_bytes)
+    body = await read_json_body(request, ctx.settings.max_body_bytes, ctx.settings.body_timeout_s)
     return json_response(service.quote_batch(body, t0))
 
 
@@ -123,7 +123,9 @@ async def reload(request: Request) -> Response:
         )
     service = ctx.serving()
     try:
-        path = ReloadRequest.model_validate_json(await read_json_body(request, ctx.settings.max_body_bytes)).bundle
+        path = ReloadRequest.model_validate_json(
+            await read_json_body(request, ctx.settings.max_body_bytes, ctx.settings.body_timeout_s)
+        ).bundle
     except ValidationError as err:
         raise from_validation_error(err) from None
     async with ctx.reload_lock:

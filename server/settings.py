@@ -28,6 +28,7 @@ class Settings(BaseSettings):
 
     # protection
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    body_timeout_s: float = Field(5.0, gt=0, description="a body still arriving after this is refused with 408")
     max_levels: int = Field(50, ge=1, le=50)
     max_batch: int = Field(256, ge=1, le=256)
     max_trades: int = Field(1000, ge=0)
