@@ -189,3 +189,15 @@ def test_real_book_top_matches_the_book_ticker_stream():
                     assert (bid_px[i, 0], ask_px[i, 0]) == (round(float(t["b"]) * 100), round(float(t["a"]) * 100))
                     compared += 1
     assert compared > 300
+
+
+def test_a_gap_in_a_real_capture_is_detected(tmp_path):
+    lines = gzip.decompress(require_binance(SPOT_ETH[0]).read_bytes()).decode().splitlines(keepends=True)
+    depth = [i for i, line in enumerate(lines) if "@depth" in line[:60]]
+    gone = depth[200]
+    first_id = json.loads(lines[gone].split(" ", 1)[1])["data"]["U"]
+    broken = tmp_path / "spot_ethusdt_20240808.gz"
+    broken.write_bytes(gzip.compress("".join(lines[:gone] + lines[gone + 1 :]).encode(), compresslevel=1))
+    expected = rf"spot_ethusdt_20240808\.gz:{depth[201]}: sequence gap: .* expected U == previous u \+ 1 = {first_id}"
+    with pytest.raises(ValueError, match=expected):
+        read_binance([broken])
