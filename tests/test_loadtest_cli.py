@@ -83,7 +83,20 @@ def test_short_run_against_the_real_server(quote_server, data_file, tmp_path, ca
 
 def test_short_ramp_against_the_real_server(quote_server, data_file, tmp_path, capsys):
     argv = ["loadtest", "--url", quote_server, "--data", str(data_file), "--rate", "50", "--duration", "0.5"]
-    argv += ["--ramp", "--ramp-step", "50", "--ramp-max", "100", "--slo-ms", "10000", "--warmup", "0", "--quiet"]
+    argv += [
+        "--ramp",
+        "--ramp-step",
+        "50",
+        "--ramp-max",
+        "100",
+        "--slo-ms",
+        "10000",
+        "--warmup",
+        "0",
+        "--timeout",
+        "5",
+        "--quiet",
+    ]
     assert main([*argv, "--json", str(tmp_path / "ramp.json")]) == 0
     ramp = orjson.loads((tmp_path / "ramp.json").read_bytes())
     assert [s["rate"] for s in ramp["steps"]] == [50, 100] and ramp["highest_rate_held"] == 100
