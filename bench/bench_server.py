@@ -23,16 +23,31 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from server.app import create_app  # noqa: E402
 from server.runtime import load_runtime  # noqa: E402
 from server.service import QuoteService  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from tests.server_snapshots import binance_snapshots  # noqa: E402
 from tests.tiny_bundle import write_tiny_bundle  # noqa: E402
 
+SCOPE = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "POST",
+    "scheme": "http",
+    "path": "/v1/quote",
+    "raw_path": b"/v1/quote",
+    "query_string": b"",
+    "root_path": "",
+    "server": ("127.0.0.1", 8000),
+    "client": ("127.0.0.1", 1),
+}
 CAPTURE = ROOT.parent / "shared" / "data" / "binance" / "spot_btcusdt_20240808.gz"
 TICK = 0.01
 
@@ -52,6 +67,7 @@ def pct(values_us: np.ndarray) -> tuple[float, float]:
 
 
 def in_process(bundle: Path, bodies: list[bytes], warmup: int) -> None:
+    """Server time per quote: the quote path alone (bytes to bytes), then through the whole ASGI app."""
     service = QuoteService(load_runtime(bundle), Settings(bundle=bundle, max_gap_ms=1e12))
     times = np.empty(len(bodies))
     for i, body in enumerate(bodies):
@@ -59,9 +75,37 @@ def in_process(bundle: Path, bodies: list[bytes], warmup: int) -> None:
         service.quote(body, t0)
         times[i] = (time.perf_counter_ns() - t0) / 1e3
     p50, p99 = pct(times[warmup:])
-    print(f"in-process server time per quote: p50 {p50:.1f} us  p99 {p99:.1f} us  (n={len(bodies) - warmup})")
+    print(
+        f"in-process server time per quote (quote path): p50 {p50:.1f} us  p99 {p99:.1f} us  (n={len(bodies) - warmup})"
+    )
     stages = service.timings["/v1/quote"].percentiles_us()
     print("  stage p50 / p99 us: " + ", ".join(f"{s} {v['p50']:.1f}/{v['p99']:.1f}" for s, v in stages.items()))
+    p50, p99 = pct(uvloop.run(_through_asgi(bundle, bodies))[warmup:])
+    print(f"in-process server time per quote (FastAPI app, no sockets): p50 {p50:.1f} us  p99 {p99:.1f} us")
+
+
+async def _through_asgi(bundle: Path, bodies: list[bytes]) -> np.ndarray:
+    """Call the ASGI app as uvicorn would, with the body already received; time until the last byte is sent."""
+    app = create_app(Settings(bundle=bundle, max_gap_ms=1e12))
+    times = np.empty(len(bodies))
+    async with app.router.lifespan_context(app):
+        for i, body in enumerate(bodies):
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            scope = {**SCOPE, "headers": headers}
+            sent: list[dict] = []
+
+            async def receive(body: bytes = body) -> dict:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message: dict, sent: list = sent) -> None:
+                sent.append(message)
+
+            t0 = time.perf_counter_ns()
+            await app(scope, receive, send)
+            times[i] = (time.perf_counter_ns() - t0) / 1e3
+            if sent[0]["status"] != 200:
+                raise RuntimeError(f"quote {i}: HTTP {sent[0]['status']} {sent[1]['body'][:200]!r}")
+    return times
 
 
 class KeepAliveClient:
