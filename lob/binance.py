@@ -77,7 +77,7 @@ def read_binance(paths: list[str | Path], options: SnapshotOptions = DEFAULT_OPT
     capture = parse_capture(paths)
     tick = options.tick or infer_tick(capture.prices, where=", ".join(map(str, paths)))
     ticks = tick_map(capture.prices, tick, where=", ".join(map(str, paths)))
-    replay = Replay(options.levels, ticks)
+    replay = Replay(options.levels, options.grid_ns, ticks)
     replay.run(capture.events)
     state_ts, bid_px, bid_sz, ask_px, ask_sz = replay.states.arrays()
     ts, idx = grid.sample(state_ts, options.grid_ns)
@@ -94,7 +94,7 @@ def read_binance(paths: list[str | Path], options: SnapshotOptions = DEFAULT_OPT
         "first_update_id": replay.first_u,
         "last_update_id": replay.last_u,
         "lines_skipped": dict(capture.skipped),
-        "states": len(replay.states),
+        "states": replay.states.clean,
         "states_skipped": dict(replay.states.skipped),
         "longest_quiet_ms": grid.longest_quiet_ms(state_ts),
         "snapshots": len(ts),
@@ -214,17 +214,16 @@ def _levels(pairs: list) -> Levels:
 class Replay:
     """Applies the snapshot and depth diffs in update-id order and records the book per event time."""
 
-    def __init__(self, levels: int, ticks: dict[str, int]) -> None:
+    def __init__(self, levels: int, grid_ns: int, ticks: dict[str, int]) -> None:
         self.ticks = ticks
         self.bids, self.asks = SideBook(BID), SideBook(ASK)
-        self.states = BookStates(levels)
+        self.states = BookStates(levels, grid_ns)  # tagged with the last update id applied
         self.market: str | None = None
         self.snapshot: Snapshot | None = None
         self.pending: list[DepthEvent] = []
         self.last_u: int | None = None
         self.first_u: int | None = None
         self.current_ms: int | None = None
-        self.state_ids: list[int] = []  # last update id applied in each recorded state
         self.applied = self.dropped = self.backwards = 0
 
     def run(self, events: list[Snapshot | DepthEvent]) -> None:
@@ -239,8 +238,7 @@ class Replay:
             self._record()
 
     def _record(self) -> None:
-        if self.states.record(self.current_ms * MS, self.bids, self.asks):
-            self.state_ids.append(self.last_u)
+        self.states.record(self.current_ms * MS, self.bids, self.asks, tag=self.last_u)
 
     def _snapshot(self, snap: Snapshot) -> None:
         if self.snapshot is not None:

@@ -61,7 +61,7 @@ def read_bitstamp(options: SnapshotOptions = DEFAULT_OPTIONS, directory: Path | 
     where = f"{orders_path} + {trades_path.name}"
     tick = options.tick or infer_tick(kept_prices + trade_cols["price"], where=where)
     ticks = tick_map(kept_prices + trade_cols["price"], tick, where=where)
-    book = _Rebuild(options.levels)
+    book = _Rebuild(options.levels, options.grid_ns)
     book.run(cols, kept, ticks, orders_path)
     state_ts, bid_px, bid_sz, ask_px, ask_sz = book.states.arrays()
     ts, idx = grid.sample(state_ts, options.grid_ns)
@@ -78,7 +78,7 @@ def read_bitstamp(options: SnapshotOptions = DEFAULT_OPTIONS, directory: Path | 
         "events_for_skipped_orders_ignored": book.skipped_events,
         "stale_snapshot_levels_dropped": book.stale_levels,
         "ms_boundaries": book.boundaries,
-        "states": len(book.states),
+        "states": book.states.clean,
         "states_skipped": dict(book.states.skipped),
         "longest_quiet_ms": grid.longest_quiet_ms(state_ts),
         "snapshots": len(ts),
@@ -105,12 +105,12 @@ def read_bitstamp(options: SnapshotOptions = DEFAULT_OPTIONS, directory: Path | 
 class _Rebuild:
     """Order-by-order book: orders by id, levels as sums, read at exchange-ms boundaries."""
 
-    def __init__(self, levels: int) -> None:
+    def __init__(self, levels: int, grid_ns: int) -> None:
         self.sides = {BID: SideBook(BID), ASK: SideBook(ASK)}
         self.orders: dict[str, tuple[int, int, float, bool]] = {}  # id -> (side, px, volume, from snapshot)
         self.level_ids: dict[tuple[int, int], set[str]] = {}
         self.level_sum: dict[tuple[int, int], float] = {}
-        self.states = BookStates(levels)
+        self.states = BookStates(levels, grid_ns)
         self.seen: set[str] = set()  # every id ever created
         self.skipped_ids: set[str] = set()  # ids of rows skipped for their price
         self.snapshot_orders = self.stale_levels = self.boundaries = 0

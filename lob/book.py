@@ -3,7 +3,9 @@
 `SideBook` keeps one side's levels in a sorted key list (bisect), so reading the top L levels
 after every event is a slice, not a sort. `BookStates` records the top L of both sides at given
 times, skipping states that a dataset may not hold (a side empty, or best bid >= best ask) and
-counting why, then hands them over as arrays padded like `lob.dataset.pad_levels`.
+counting why, then hands them over as arrays padded like `lob.dataset.pad_levels`. It keeps only
+states that grid sampling (`lob.grid.sample`) can pick: a state followed by a newer one before
+the next grid step end is replaced, so memory follows the number of grid steps, not of events.
 """
 
 from __future__ import annotations
@@ -59,18 +61,21 @@ class SideBook:
 
 
 class BookStates:
-    """Clean top-L book states with their times, in the order recorded."""
+    """Clean top-L book states with their times (non-decreasing), in the order recorded."""
 
-    def __init__(self, levels: int) -> None:
+    def __init__(self, levels: int, grid_ns: int) -> None:
         self.levels = levels
+        self.grid_ns = grid_ns
+        self.clean = 0  # clean states recorded, kept or replaced
         self.skipped = {"one_sided": 0, "crossed": 0}
+        self.tags: list = []  # the caller's tag of each kept state (e.g. an update id)
         self._ts: list[int] = []
         self._flat: tuple[list, list, list, list] = ([], [], [], [])  # bid keys, bid sizes, ask px, ask sizes
 
     def __len__(self) -> int:
         return len(self._ts)
 
-    def record(self, ts_ns: int, bids: SideBook, asks: SideBook) -> bool:
+    def record(self, ts_ns: int, bids: SideBook, asks: SideBook, tag: object = None) -> bool:
         """Record the book at `ts_ns` when both sides exist and it is neither crossed nor locked."""
         best_bid, best_ask = bids.best(), asks.best()
         if best_bid is None or best_ask is None:
@@ -79,10 +84,20 @@ class BookStates:
         if best_bid >= best_ask:
             self.skipped["crossed"] += 1
             return False
+        if self._ts and -(-self._ts[-1] // self.grid_ns) * self.grid_ns >= ts_ns:  # no step end in [last, ts)
+            self._drop_last()
+        self.clean += 1
         self._ts.append(ts_ns)
+        self.tags.append(tag)
         for flat, values in zip(self._flat, (*self._padded(bids), *self._padded(asks)), strict=True):
             flat.extend(values)
         return True
+
+    def _drop_last(self) -> None:
+        self._ts.pop()
+        self.tags.pop()
+        for flat in self._flat:
+            del flat[-self.levels :]
 
     def _padded(self, book: SideBook) -> tuple[list[int], list[float]]:
         """Top levels as (sort keys, sizes), padded with empty levels one key step apart."""

@@ -175,10 +175,10 @@ def test_real_book_top_matches_the_book_ticker_stream():
     bid and ask equal the exchange's."""
     path = require_binance(SPOT_ETH[0])
     capture = parse_capture([path])
-    replay = Replay(1, tick_map(capture.prices, 0.01))
+    replay = Replay(1, 1, tick_map(capture.prices, 0.01))  # a 1 ns grid keeps every state
     replay.run(capture.events)
     _, bid_px, _, ask_px, _ = replay.states.arrays()
-    state_at = {u: i for i, u in enumerate(replay.state_ids)}
+    state_at = {u: i for i, u in enumerate(replay.states.tags)}
     compared = 0
     with gzip.open(path, "rt") as f:
         for line in f:

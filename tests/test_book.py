@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lob.book import ASK, BID, BookStates, SideBook
+from lob.grid import sample
 
 
 @given(st.lists(st.tuples(st.sampled_from([BID, ASK]), st.integers(90, 110), st.sampled_from([0.0, 0.5, 2.0]))))
@@ -33,7 +34,7 @@ def test_replace_drops_empty_levels():
 
 def test_states_skip_one_sided_crossed_and_locked_books_and_pad_thin_ones():
     bids, asks = SideBook(BID), SideBook(ASK)
-    states = BookStates(levels=3)
+    states = BookStates(levels=3, grid_ns=1)
     bids.set(100, 1.0)
     assert not states.record(1, bids, asks)  # no ask
     asks.set(100, 2.0)
@@ -55,5 +56,24 @@ def test_states_skip_one_sided_crossed_and_locked_books_and_pad_thin_ones():
 
 
 def test_no_states_give_empty_arrays_of_the_right_shape():
-    ts, bid_px, bid_sz, ask_px, ask_sz = BookStates(levels=4).arrays()
+    ts, bid_px, bid_sz, ask_px, ask_sz = BookStates(levels=4, grid_ns=1).arrays()
     assert ts.shape == (0,) and bid_px.shape == (0, 4) and ask_sz.shape == (0, 4)
+
+
+def test_states_that_sampling_cannot_pick_are_replaced():
+    bids, asks = SideBook(BID), SideBook(ASK)
+    asks.set(110, 1.0)
+    kept = BookStates(levels=1, grid_ns=100)
+    every = BookStates(levels=1, grid_ns=1)
+    for t, px in [(105, 100), (150, 101), (199, 102), (200, 103), (201, 104), (350, 105), (420, 106)]:
+        bids.set(px, 1.0)
+        kept.record(t, bids, asks, tag=px)
+        every.record(t, bids, asks, tag=px)
+    assert kept.clean == every.clean == 7
+    assert kept.tags == [103, 104, 105, 106]  # 105, 150 and 199 ms are superseded before the step end at 200
+    ts, bid_px, *_ = kept.arrays()
+    assert ts.tolist() == [200, 201, 350, 420] and bid_px[:, 0].tolist() == [103, 104, 105, 106]
+    all_ts, all_bid, *_ = every.arrays()
+    (ends, idx), (all_ends, all_idx) = sample(ts, 100), sample(all_ts, 100)
+    assert ends.tolist() == all_ends.tolist() == [200, 300, 400]
+    assert bid_px[idx, 0].tolist() == all_bid[all_idx, 0].tolist() == [103, 104, 105]  # sampling either: same books
