@@ -8,6 +8,7 @@ response, errors included, carries {"model": {"name", "version"}}; errors are
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         runtime = await asyncio.to_thread(load_runtime, settings.bundle)
         ctx.service = QuoteService(runtime, settings)
+        gc.collect()
+        gc.freeze()  # a full collection of the ~60k startup objects took 53 ms here; frozen, they are skipped
         ctx.ready = True
         symbol, tick = next(iter(runtime.ticks.items()), ("BTCUSDT", 0.01))
         log.info(
