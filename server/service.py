@@ -55,7 +55,7 @@ class QuoteService:
         states = self.states if runtime.levels == self.runtime.levels else self._new_states(runtime)
         self.runtime, self.states = runtime, states
 
-    def quote_params(self, overrides: QuoteOverrides | None, prefix: str = "") -> QuoteParams:
+    def quote_params(self, overrides: QuoteOverrides | None) -> QuoteParams:
         if overrides is None:
             return self.params
         changes = overrides.model_dump(exclude_none=True)
@@ -66,12 +66,12 @@ class QuoteService:
                     422,
                     "override_out_of_bounds",
                     f"{name} {changes[name]} above the server's {limit}",
-                    f"{prefix}params.{name}",
+                    f"params.{name}",
                 )
         try:
             return self.params.with_overrides(changes)
         except ValueError as err:
-            raise RequestError(422, "invalid_params", str(err), f"{prefix}params") from err
+            raise RequestError(422, "invalid_params", str(err), "params") from err
 
     def _book(self, runtime: ModelRuntime, snap: Snapshot, prefix: str = "") -> Book:
         tick = resolve_tick(snap, runtime.ticks, prefix)

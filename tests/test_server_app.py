@@ -97,6 +97,10 @@ def test_overrides_change_the_quote_within_bounds(client):
     assert r.status_code == 422 and r.json()["error"]["field"] == "params.max_inventory"
     r = post(client, "/v1/quote", snap(fresh(), params={"spread_mult": 1e6}))
     assert r.status_code == 422 and r.json()["error"]["field"] == "params.spread_mult"
+    r = post(client, "/v1/quote", snap(fresh(), params={"max_size": 0.0001}))  # below the lot
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_params"
+    batch = post(client, "/v1/quotes", {"snapshots": [snap(fresh())], "params": {"min_half_spread": 20.0}}).json()
+    assert batch["quotes"][0]["ask_px"] - batch["quotes"][0]["bid_px"] >= 0.4 - 1e-9
 
 
 def test_more_levels_than_the_model_reads_are_used_up_to_its_levels(client):
