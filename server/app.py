@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         ctx.ready = False
 
-    app = FastAPI(title="CMM Quote", version="1", lifespan=lifespan)
+    no_otel = {"tracing": False, "metrics": False, "logs": False}  # per-request provider checks; /metrics is ours
+    app = FastAPI(title="CMM Quote", version="1", lifespan=lifespan, telemetry=no_otel)
     app.state.ctx = ctx
     app.add_middleware(Guard, max_in_flight=settings.max_in_flight, counts=ctx.counts, model_id=ctx.model_id)
     ctx.registry.register(ServerCollector(lambda: ctx.service.timings if ctx.service else {}, ctx.counts, _gauges(ctx)))
