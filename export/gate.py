@@ -78,8 +78,9 @@ class Gate(nn.Module):
         self.register_buffer("edges", torch.as_tensor(np.asarray(edges, np.float32)))
         self.vol_index = int(vol_index)
         gen = torch.Generator().manual_seed(seed)
-        self.bias = nn.Parameter(torch.zeros(s))
-        self.regime_bias = nn.Parameter(torch.zeros(N_REGIMES, s)) if cfg.use_regime else None
+        learned = cfg.kind != "uniform"
+        self.bias = nn.Parameter(torch.zeros(s)) if learned else None
+        self.regime_bias = nn.Parameter(torch.zeros(N_REGIMES, s)) if learned and cfg.use_regime else None
         self.proj = self.log_gamma = self.linear = None
         if cfg.kind == "hajek":
             self.proj = nn.Parameter(torch.randn(s, hidden, cfg.proj_dims, generator=gen) / hidden**0.5)
@@ -104,12 +105,15 @@ class Gate(nn.Module):
 
     def forward(self, x_raw: torch.Tensor, x_norm: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
         """Mixing weights (B, S); they sum to 1 over the students of each task."""
-        logits = self.bias.expand(x_raw.shape[0], -1)
+        if self.bias is None:  # uniform: equal logits
+            logits = torch.zeros_like(x_raw[:, :1]).expand(-1, self.same.shape[0])
+        else:
+            logits = self.bias.expand(x_raw.shape[0], -1)
         if self.cfg.kind == "hajek":
             logits = logits + self.contributions(latent) / self.cfg.temperature
         elif self.cfg.kind == "softmax":
             logits = logits + self.linear(x_norm)
-        if self.regime_bias is not None and self.cfg.kind != "uniform":
+        if self.regime_bias is not None:
             logits = logits + self.regime_onehot(x_raw) @ self.regime_bias
         top = (logits.unsqueeze(1) + self.outside).amax(-1)  # (B, S): max over the student's task group
         e = torch.exp(logits - top)

@@ -49,8 +49,13 @@ def export_onnx(model: nn.Module, path: str | Path, n_features: int) -> Path:
         # torch 2.13's default exporter needs onnxscript; the TorchScript exporter covers these plain ops.
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            _TaskOutputs(model.eval()), (torch.zeros(2, n_features),), str(path), dynamo=False,
-            input_names=[INPUT], output_names=names, opset_version=OPSET,
+            _TaskOutputs(model.eval()),
+            (torch.zeros(2, n_features),),
+            str(path),
+            dynamo=False,
+            input_names=[INPUT],
+            output_names=names,
+            opset_version=OPSET,
             dynamic_axes={INPUT: {0: "batch"}, **{n: {0: "batch"} for n in names}},
         )
     onnx.checker.check_model(onnx.load(str(path)))

@@ -20,7 +20,11 @@ from export.distill import DistillRun, build_mixture, build_single
 from export.gate import GateConfig
 
 CHECKPOINT, HISTORY, EVALUATION, META, SAMPLE = (
-    "checkpoint.pt", "history.json", "evaluation.json", "meta.json", "sample.npy",
+    "checkpoint.pt",
+    "history.json",
+    "evaluation.json",
+    "meta.json",
+    "sample.npy",
 )
 
 
@@ -56,7 +60,9 @@ def load_run(directory: str | Path) -> tuple[DistillRun, dict, np.ndarray]:
         singles[name] = build_single(spec, spec["single_hidden"], adapter)
         singles[name].load_state_dict(ckpt["state"][name])
     run = DistillRun(
-        spec=spec, mixtures={k: m.eval() for k, m in mixtures.items()}, singles={k: m.eval() for k, m in singles.items()},
+        spec=spec,
+        mixtures={k: m.eval() for k, m in mixtures.items()},
+        singles={k: m.eval() for k, m in singles.items()},
         history=json.loads((directory / HISTORY).read_text()),
         evaluation=json.loads((directory / EVALUATION).read_text()),
     )
