@@ -32,7 +32,7 @@ from server.app import create_app  # noqa: E402
 from server.runtime import load_runtime  # noqa: E402
 from server.service import QuoteService  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from tests.server_snapshots import binance_snapshots  # noqa: E402
+from tests.server_snapshots import binance_requests  # noqa: E402
 from tests.tiny_bundle import write_tiny_bundle  # noqa: E402
 
 SCOPE = {
@@ -49,17 +49,11 @@ SCOPE = {
     "client": ("127.0.0.1", 1),
 }
 CAPTURE = ROOT.parent / "shared" / "data" / "binance" / "spot_btcusdt_20240808.gz"
-TICK = 0.01
 
 
 def request_bodies(count: int) -> list[bytes]:
-    """`count` bodies; each symbol replays the capture in time order, the next symbol starts over."""
-    snapshots = binance_snapshots(CAPTURE, "BTCUSDT", min(count, 3000))
-    bodies = []
-    for k in range(count):
-        snap = snapshots[k % len(snapshots)]
-        bodies.append(orjson.dumps({**snap, "symbol": f"BENCH-{k // len(snapshots)}", "tick": TICK}))
-    return bodies
+    """`count` bodies for one symbol, the capture's snapshots in time order (wrapping around)."""
+    return [orjson.dumps(body) for body in binance_requests(CAPTURE, count)]
 
 
 def pct(values_us: np.ndarray) -> tuple[float, float]:

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, require_binance
-from tests.server_snapshots import binance_snapshots
+from tests.server_snapshots import binance_requests
 from tests.tiny_bundle import write_tiny_bundle
 
 TOKEN = "integration-token"
-TICK = 0.01  # spot BTCUSDT and ETHUSDT
+TICK = 0.01  # spot BTCUSDT
 
 
 def free_port() -> int:
@@ -69,8 +69,8 @@ def check_quote(q: dict, posted: dict) -> None:
 
 def test_serve_quote_reload_under_traffic_and_stop(server):
     base, proc, log, tmp_path = server
-    btc = binance_snapshots(require_binance("spot_btcusdt_20240808.gz"), "BTCUSDT", 120)
-    eth = binance_snapshots(require_binance("spot_ethusdt_20240808.gz"), "ETHUSDT", 400)
+    requests = binance_requests(require_binance("spot_btcusdt_20240808.gz"), 520)
+    btc, eth = requests[:120], requests[120:]  # one symbol: the second part continues the first in time
 
     with httpx.Client(base_url=base, timeout=10) as client:
         quotes = [client.post("/v1/quote", json=s) for s in btc]

@@ -6,13 +6,21 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import orjson
 import pytest
 
+from loadtest.payloads import QuotePayloads
+from lob.binance import read_binance
+from lob.features import features, records
+from server.book import to_book
 from server.runtime import load_runtime
+from server.schemas import Snapshot
 from server.service import QuoteService, price_decimals
 from server.settings import Settings
-from tests.conftest import ROOT
+from server.state import SymbolStates
+from server.window_features import window_features
+from tests.conftest import ROOT, require_binance
 from tests.tiny_bundle import write_tiny_bundle
 
 
@@ -57,3 +65,18 @@ def test_swap_keeps_windows_when_the_layout_is_unchanged_and_drops_them_otherwis
 def test_the_server_never_imports_torch_or_transformers():
     code = "import sys, server.app, server.cli; sys.exit(bool({'torch', 'transformers'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60).returncode == 0
+
+
+def test_online_features_equal_the_offline_ones_on_a_real_capture():
+    """Book -> record -> window -> features, request by request, equals lob.features on the canonical dataset."""
+    ds = read_binance([require_binance("spot_btcusdt_20240808.gz")])
+    offline = features(records(ds))
+    payloads = QuotePayloads(ds, symbols=1)
+    states = SymbolStates(4 * ds.levels + 2, max_symbols=1, max_gap_ns=10**12)
+    for row in range(ds.n):
+        snap = Snapshot.model_validate_json(payloads.body(row, int(ds.ts_ns[row])))
+        book = to_book(snap, ds.tick, ds.levels, 50)
+        window, _ = states.push(snap.symbol, snap.ts_ns, book.tick, book.record)
+        np.testing.assert_allclose(
+            window_features(window, ds.levels), offline[row], rtol=1e-6, atol=1e-6, err_msg=f"row {row}"
+        )
