@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
+from lob.features import features_last
 from lob.quoting import QuoteParams, Quotes, make_quotes
 from server.book import Book, resolve_tick, to_book
 from server.errors import RequestError, from_validation_error
@@ -24,7 +25,6 @@ from server.runtime import ModelRuntime, Predictions
 from server.schemas import BatchRequest, QuoteOverrides, QuoteRequest, Snapshot
 from server.settings import Settings
 from server.state import SymbolStates
-from server.window_features import window_features
 
 RISK_LIMITS = ("max_inventory", "max_size")  # overrides may lower these, never raise them
 
@@ -92,7 +92,7 @@ class QuoteService:
         t_valid = time.perf_counter_ns()
         rows, warm = states.push(req.symbol, req.ts_ns, book.tick, book.record)
         t_state = time.perf_counter_ns()
-        x = window_features(rows, runtime.levels)[None, :]
+        x = features_last(rows)[None, :]
         t_feat = time.perf_counter_ns()
         pred = runtime.predict(x)
         t_infer = time.perf_counter_ns()
@@ -130,7 +130,7 @@ class QuoteService:
         t_valid = time.perf_counter_ns()
         windows = [states.push(s.symbol, s.ts_ns, b.tick, b.record) for s, b in zip(req.snapshots, books, strict=True)]
         t_state = time.perf_counter_ns()
-        x = np.stack([window_features(rows, runtime.levels) for rows, _ in windows])
+        x = np.stack([features_last(rows) for rows, _ in windows])
         t_feat = time.perf_counter_ns()
         pred = runtime.predict(x)
         t_infer = time.perf_counter_ns()

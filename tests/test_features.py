@@ -1,8 +1,10 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lob.features import WINDOW, feature_names, features, features_last, record_width
+from lob.features import WINDOW, feature_names, features, features_last, record_width, records
+from tests.synthetic import synthetic_dataset
 
 LEVELS = 10
 
@@ -27,12 +29,36 @@ def test_shape_and_names():
     assert np.isfinite(out).all()
 
 
-def test_single_step_path_equals_vectorised():
-    rec = synthetic_records(1, 3 * WINDOW)
-    full = features(rec)
+def windows(rec: np.ndarray):
     for t in range(len(rec)):
-        online = features_last(rec[max(0, t - WINDOW + 1) : t + 1])
-        np.testing.assert_allclose(online, full[t], rtol=1e-6, atol=1e-6)
+        yield t, rec[max(0, t - WINDOW + 1) : t + 1]
+
+
+@pytest.mark.parametrize("levels", [10, 5, 1])
+def test_single_step_path_equals_vectorised_on_every_row(levels):
+    rec = records(synthetic_dataset(seed=levels, n=3 * WINDOW, levels=levels))
+    full = features(rec)
+    for t, window in windows(rec):
+        fast = features_last(window)
+        assert fast.dtype == np.float32 and fast.shape == (len(feature_names(levels)),)
+        np.testing.assert_allclose(fast, full[t], rtol=1e-6, atol=1e-6, err_msg=f"row {t}")
+
+
+def test_single_step_path_on_real_prices_with_empty_levels_and_trades():
+    """Real BTC prices (6 million ticks), absent levels (size 0), bursts of trades."""
+    ds = synthetic_dataset(seed=7, n=2 * WINDOW + 10)
+    rec = records(ds)
+    rec[:, : 2 * ds.levels] += 6_183_763 - 100_000  # BTCUSDT at 0.01 tick
+    rec[::7, 2 * ds.levels + 8 : 2 * ds.levels + 10] = 0.0  # deep bid levels absent now and then
+    rec[::5, -2] *= 1000
+    full = features(rec)
+    for t, window in windows(rec):
+        np.testing.assert_allclose(features_last(window), full[t], rtol=1e-6, atol=1e-6, err_msg=f"row {t}")
+
+
+def test_single_step_path_reads_only_the_last_window_rows():
+    rec = records(synthetic_dataset(seed=3, n=2 * WINDOW))
+    np.testing.assert_array_equal(features_last(rec), features_last(rec[-WINDOW:]))
 
 
 @settings(max_examples=40, deadline=None)

@@ -12,14 +12,13 @@ import pytest
 
 from loadtest.payloads import QuotePayloads
 from lob.binance import read_binance
-from lob.features import features, records
+from lob.features import features, features_last, records
 from server.book import to_book
 from server.runtime import load_runtime
 from server.schemas import Snapshot
 from server.service import QuoteService, price_decimals
 from server.settings import Settings
 from server.state import SymbolStates
-from server.window_features import window_features
 from tests.conftest import ROOT, require_binance
 from tests.tiny_bundle import write_tiny_bundle
 
@@ -77,6 +76,4 @@ def test_online_features_equal_the_offline_ones_on_a_real_capture():
         snap = Snapshot.model_validate_json(payloads.body(row, int(ds.ts_ns[row])))
         book = to_book(snap, ds.tick, ds.levels, 50)
         window, _ = states.push(snap.symbol, snap.ts_ns, book.tick, book.record)
-        np.testing.assert_allclose(
-            window_features(window, ds.levels), offline[row], rtol=1e-6, atol=1e-6, err_msg=f"row {row}"
-        )
+        np.testing.assert_allclose(features_last(window), offline[row], rtol=1e-6, atol=1e-6, err_msg=f"row {row}")
