@@ -76,13 +76,15 @@ def make_quotes(
     bid = np.minimum(np.floor(reserve - half), best_ask - 1).astype(np.int64)
     ask = np.maximum(np.ceil(reserve + half), best_bid + 1).astype(np.int64)
 
-    volume = np.expm1(np.clip(np.asarray(pred_log_volume, np.float64), 0.0, 50.0))
-    base = np.clip(np.round(params.size_fraction * volume / params.lot) * params.lot, params.lot, params.max_size)
-    load = np.clip(np.abs(q) / params.max_inventory, 0.0, 1.0)
+    # np.minimum/np.maximum/np.rint rather than np.clip/np.round: same results, fewer microseconds at batch 1
+    volume = np.expm1(np.minimum(np.maximum(np.asarray(pred_log_volume, np.float64), 0.0), 50.0))
+    lots = np.rint(params.size_fraction * volume / params.lot) * params.lot
+    base = np.minimum(np.maximum(lots, params.lot), params.max_size)
+    load = np.minimum(np.abs(q) / params.max_inventory, 1.0)
     bid_sz = np.where(q > 0, base * (1 - load), base)  # buying adds to a long position
     ask_sz = np.where(q < 0, base * (1 - load), base)
     bid_sz = np.where(q + bid_sz > params.max_inventory + 1e-12, 0.0, bid_sz)
     ask_sz = np.where(q - ask_sz < -params.max_inventory - 1e-12, 0.0, ask_sz)
-    bid_sz = np.round(bid_sz / params.lot) * params.lot
-    ask_sz = np.round(ask_sz / params.lot) * params.lot
+    bid_sz = np.rint(bid_sz / params.lot) * params.lot
+    ask_sz = np.rint(ask_sz / params.lot) * params.lot
     return Quotes(bid_tick=bid, ask_tick=ask, bid_sz=bid_sz, ask_sz=ask_sz, fair_tick=fair)
