@@ -45,6 +45,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--quick", action="store_true", help=f"Bitstamp only, a tiny teacher subsample, {QUICK_STEPS} steps (CI)"
     )
     pipeline.add_argument("--work-dir", type=Path, default=None, help="where stores and runs go (default runs/)")
+    pipeline.add_argument(
+        "--teacher-stride",
+        type=int,
+        default=None,
+        help="teacher features on every K-th Bitstamp row (default 4; quick 1)",
+    )
+    pipeline.add_argument(
+        "--teacher-limit", type=int, default=None, help="then at most N rows, evenly spaced (default all; quick 120)"
+    )
     _training_args(pipeline)
     pipeline.set_defaults(func=_pipeline)
 
@@ -116,7 +125,12 @@ def _pipeline(args: argparse.Namespace) -> int:
     from export.pipeline import PipelineOptions, run_pipeline
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    options = PipelineOptions(quick=args.quick, **({"work_dir": args.work_dir} if args.work_dir else {}))
+    options = PipelineOptions(
+        quick=args.quick,
+        teacher_stride=args.teacher_stride,
+        teacher_limit=args.teacher_limit,
+        **({"work_dir": args.work_dir} if args.work_dir else {}),
+    )
     manifest = run_pipeline(args.out, options, _config(args, args.quick), _command())
     _print_summary(manifest, args.out)
     return 0

@@ -32,18 +32,35 @@ BINANCE = (
 
 @dataclass(frozen=True)
 class PipelineOptions:
+    """Which Bitstamp rows get teacher features: every `teacher_stride`-th row with a split, then at most
+    `teacher_limit` of them. The defaults are the teacher stage's own run (runs/bitstamp_teacher, 4,463 rows);
+    quick takes 120 evenly spaced rows, the fewest that give every regime 3 train and 3 val rows."""
+
     quick: bool = False
     data_dir: Path = ROOT / "data"
     work_dir: Path = ROOT / "runs"
-    teacher_limit: int = 3000  # Bitstamp snapshots with teacher features (the teacher stage's timing run)
-    quick_teacher_limit: int = 120  # the fewest evenly spaced Bitstamp rows giving every regime 3 train and val rows
+    teacher_stride: int | None = None  # default 4 (full) or 1 (quick)
+    teacher_limit: int | None = None  # default none (full) or 120 (quick)
     teacher_timing_snapshots: int = 4
 
     def __post_init__(self) -> None:
-        if self.teacher_limit < 2 or self.quick_teacher_limit < 2:
-            raise ValueError("PipelineOptions: teacher limits must be >= 2")
-        if self.teacher_timing_snapshots < 0:
-            raise ValueError("PipelineOptions.teacher_timing_snapshots must be >= 0")
+        if self.teacher_stride is not None and self.teacher_stride < 1:
+            raise ValueError(f"PipelineOptions.teacher_stride must be >= 1, got {self.teacher_stride}")
+        if self.teacher_limit is not None and self.teacher_limit < 2:
+            raise ValueError(f"PipelineOptions.teacher_limit must be >= 2, got {self.teacher_limit}")
+        if self.teacher_timing_snapshots < 1:
+            raise ValueError("PipelineOptions.teacher_timing_snapshots must be >= 1")
+
+    def teacher_rows(self) -> tuple[int, int | None]:
+        default = (1, 120) if self.quick else (4, None)
+        return (self.teacher_stride or default[0], self.teacher_limit if self.teacher_limit is not None else default[1])
+
+    def store_dir(self) -> Path:
+        """runs/bitstamp_teacher for the teacher stage's own selection, else a directory named for the selection,
+        so a different selection never overwrites that store."""
+        stride, limit = self.teacher_rows()
+        name = "bitstamp_teacher" if (stride, limit) == (4, None) else f"bitstamp_teacher_s{stride}_l{limit}"
+        return self.work_dir / name
 
 
 def _cli(argv: list[str]) -> None:
@@ -199,14 +216,12 @@ def run_pipeline(out: Path, options: PipelineOptions, cfg, command: str) -> dict
 
     started = time.time()
     files = _prepare(options)
-    if options.quick:
-        store = options.work_dir / "pipeline_quick_teacher"
-        limit = options.quick_teacher_limit
-    else:
-        store, limit = options.work_dir / "bitstamp_teacher", options.teacher_limit
-    _cli(["teacher", "features", "--data", str(files[0]), "--out", str(store), "--limit", str(limit)])
+    store = options.store_dir()
+    stride, limit = options.teacher_rows()
+    selection = ["--stride", str(stride)] + (["--limit", str(limit)] if limit is not None else [])
+    _cli(["teacher", "features", "--data", str(files[0]), "--out", str(store), *selection])
     probe_dir = store / "probe"
-    run_probe_stage(store, files[0], probe_dir, min_rows=3 if options.quick else 10)
+    run_probe_stage(store, files[0], probe_dir, min_rows=3 if limit is not None and limit < 500 else 10)
     run_dir = options.work_dir / f"distill_{out.name}"
     distill_stage(
         files,

@@ -106,7 +106,7 @@ def test_distill_refuses_data_the_store_was_not_built_on(bundle, tmp_path, capsy
     _, manifest = bundle
     other = tmp_path / "other.npz"
     save(synthetic_dataset(600), other)
-    store = ROOT / "runs" / "pipeline_quick_teacher"
+    store = ROOT / "runs" / "bitstamp_teacher_s1_l120"
     argv = [
         "distill",
         "--data",
