@@ -33,11 +33,12 @@ fail() {
 }
 
 cleanup() {
-    podman rm --force --time 2 "$SERVER" "$ENGINE" >/dev/null 2>&1 || true
+    podman rm --force --ignore --time 2 "$SERVER" "$ENGINE" >/dev/null 2>&1 || true
     if [[ -n $HOST_PID ]]; then kill "$HOST_PID" 2>/dev/null && wait "$HOST_PID" 2>/dev/null || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 ensure_tools() {
     local missing=()
