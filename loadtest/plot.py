@@ -39,13 +39,14 @@ def plot_run(summary: dict, path: str | Path, title: str = "") -> Path:
                 x, y = percentile_curve(k[key])
                 ax.plot(x, y, dash, color=styles.get(name, "k"), label=f"{label}, {what}")
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    _log_y(ax)
     ticks = 10.0 ** np.arange(NINES + 1)
     ax.set_xticks(ticks, [f"{100 * (1 - 1 / t):g}%" for t in ticks])
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms)")
     opts = summary["options"]
-    ax.set_title(title or f"{opts['rate']:g} req/s for {opts['duration_s']:g} s, {opts['connections']} connections")
+    rate = f"{opts['rate']:g} quotes/s" + (f" + {opts['rate']:g} /healthz/s" if "healthz" in summary["kinds"] else "")
+    ax.set_title(title or f"{rate} for {opts['duration_s']:g} s, {opts['connections']} connections")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return _save(plt, fig, path)
@@ -65,13 +66,22 @@ def plot_ramp(ramp: dict, path: str | Path, title: str = "") -> Path:
     ax.axhline(ramp["slo_ms"], color="tab:red", lw=1, label=f"SLO {ramp['slo_ms']:g} ms")
     if ramp["highest_rate_held"] is not None:
         ax.axvline(ramp["highest_rate_held"], color="tab:green", lw=1, ls=":", label="highest rate held")
-    ax.set_yscale("log")
+    _log_y(ax)
     ax.set_xlabel("offered rate (quote requests/s)")
     ax.set_ylabel("latency from intended send (ms)")
     ax.set_title(title or f"ramp: {ramp['stopped']}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return _save(plt, fig, path)
+
+
+def _log_y(ax) -> None:
+    """A log latency axis labelled in plain numbers (0.5, 1, 2 rather than 5 x 10^-1)."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "25" else ""))
 
 
 def _save(plt, fig, path: str | Path) -> Path:
