@@ -76,6 +76,12 @@ def main(args: argparse.Namespace) -> int:
     except ConnectionError as err:
         raise CLIError(str(err)) from err
     progress = None if args.quiet else _progress
+    if opts.symbols < opts.connections:
+        print(
+            f"note: {opts.symbols} symbol(s) on {opts.connections} connections: a symbol's quotes keep to one "
+            f"connection (in order), so quotes use {opts.symbols}; raise --symbols to spread them",
+            file=sys.stderr,
+        )
     if ramp is not None:
         return _ramp(args, opts, ramp, dataset, progress)
     return _run(args, opts, dataset, progress)
