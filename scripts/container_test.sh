@@ -11,7 +11,8 @@
 # Removes the containers and processes it started (images stay cached for the next run). Run from the repo
 # root, as root on a fresh machine (installs podman, runc and debootstrap with apt-get when missing), after
 # `make install` (uses .venv). Fails, saying why, where no container runtime can run.
-# Env: CMM_CONTAINER_CACHE (default /var/tmp/cmm-container), CMM_CONTAINER_CAPTURE (a Binance capture).
+# Env: CMM_CONTAINER_CACHE (default /var/tmp/cmm-container), CMM_CONTAINER_CAPTURE (a Binance capture),
+# CMM_CONTAINER_BUNDLE (the bundle to serve, inside the build context: models/default or a folder under docker/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,8 +96,10 @@ else
 fi
 chmod -R a+rX "$WORK/data" # the engine reads it as uid 10001
 
-bundle=models/default
-if [[ ! -f $bundle/manifest.json ]]; then
+bundle=${CMM_CONTAINER_BUNDLE:-models/default}
+if [[ -n ${CMM_CONTAINER_BUNDLE:-} && ! -f $bundle/manifest.json ]]; then
+    fail "CMM_CONTAINER_BUNDLE=$bundle: no manifest.json there"
+elif [[ ! -f $bundle/manifest.json ]]; then
     bundle=docker/test-bundle
     say "WARNING: models/default is absent: the image serves the tiny test bundle ($bundle) instead"
     $PY -c "import sys; sys.path.insert(0, 'tests'); from tiny_bundle import write_tiny_bundle; write_tiny_bundle('$bundle')"
