@@ -90,9 +90,13 @@ class Gate(nn.Module):
 
     def regime_onehot(self, x_raw: torch.Tensor) -> torch.Tensor:
         """(B, F) raw features -> (B, 3) one-hot regime: 0 if vol <= e0, 1 if <= e1, else 2."""
-        vol = x_raw[:, self.vol_index : self.vol_index + 1]  # (B, 1)
-        above = (vol > self.edges).to(x_raw.dtype)  # (B, 2)
+        above = self.above_edges(x_raw)
         return torch.cat([1.0 - above[:, :1], above[:, :1] - above[:, 1:], above[:, 1:]], dim=1)
+
+    def above_edges(self, x_raw: torch.Tensor) -> torch.Tensor:
+        """(B, 2): [vol > e0, vol > e1] as floats; their sum is the regime index."""
+        vol = x_raw[:, self.vol_index : self.vol_index + 1]  # (B, 1)
+        return (vol > self.edges).to(x_raw.dtype)
 
     def contributions(self, latent: torch.Tensor) -> torch.Tensor:
         """Latents (S, B, H) -> Hájek projections c_s (B, S) of the kernel U-statistic in each task group."""
@@ -105,16 +109,16 @@ class Gate(nn.Module):
 
     def forward(self, x_raw: torch.Tensor, x_norm: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
         """Mixing weights (B, S); they sum to 1 over the students of each task."""
-        if self.bias is None:  # uniform: equal logits
-            logits = torch.zeros_like(x_raw[:, :1]).expand(-1, self.same.shape[0])
-        else:
-            logits = self.bias.expand(x_raw.shape[0], -1)
+        if self.cfg.kind == "uniform":
+            return 1.0 / self.same.sum(1) + torch.zeros_like(x_raw[:, :1])  # (B, S): 1/m
         if self.cfg.kind == "hajek":
-            logits = logits + self.contributions(latent) / self.cfg.temperature
-        elif self.cfg.kind == "softmax":
-            logits = logits + self.linear(x_norm)
+            logits = self.contributions(latent) / self.cfg.temperature + self.bias
+        else:
+            logits = self.linear(x_norm) + self.bias
         if self.regime_bias is not None:
-            logits = logits + self.regime_onehot(x_raw) @ self.regime_bias
+            # onehot(regime) @ beta, written as beta[0] + above_edges @ diff(beta): fewer nodes in the graph
+            logits = logits + self.above_edges(x_raw) @ (self.regime_bias[1:] - self.regime_bias[:-1])
+            logits = logits + self.regime_bias[0]
         top = (logits.unsqueeze(1) + self.outside).amax(-1)  # (B, S): max over the student's task group
         e = torch.exp(logits - top)
         return e / (e @ self.same)
