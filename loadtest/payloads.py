@@ -63,6 +63,6 @@ class QuotePayloads:
             doc["trades"] = [[p, s, side] for p, s, side in zip(px, tr["sz"].tolist(), sides, strict=True)]
         return b"," + orjson.dumps(doc)[1:]
 
-    def _side(self, px: np.ndarray, sz: np.ndarray) -> np.ndarray:
+    def _side(self, px: np.ndarray, sz: np.ndarray) -> list[list[float]]:
         present = sz > 0
         return np.column_stack([np.round(px[present] * self.ds.tick, self._decimals), sz[present]]).tolist()
