@@ -161,6 +161,8 @@ def _teacher_directory(teacher: str) -> Path:
     path = Path(teacher).expanduser().resolve()
     if not path.is_dir():
         raise FileNotFoundError(f"--teacher {teacher}: neither '{DEFAULT_TEACHER}' nor a local model directory")
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"{path}: not a Hugging Face model directory (no config.json)")
     return path
 
 
