@@ -26,7 +26,9 @@ from lob.targets import REGIMES, TASKS
 
 MODEL_FILE = "model.onnx"
 BASELINES = ("label_only", "single_distilled")
-PARITY_TOLERANCE = 1e-4  # absolute, ORT vs torch, every output
+# ORT vs torch, every output: 1e-4 absolute, or twice torch's own float32 error where that is larger
+# (mid changes of a 0.01-tick BTC book reach thousands of ticks: float32 alone is off by 1e-4 there)
+PARITY_ABS = 1e-4
 
 
 def git_commit(cwd: Path) -> str:
@@ -51,9 +53,12 @@ def check_graph(model, path: Path, sample) -> tuple[ort.InferenceSession, dict]:
     """Load with the serving session; refuse the bundle if ORT and torch disagree beyond the tolerance."""
     session = tuned_session(path)
     diffs = parity(model, session, sample)
-    worst = max(diffs.values())
-    if not worst <= PARITY_TOLERANCE:
-        raise ValueError(f"{path}: ORT and torch differ by {worst:.2e} (> {PARITY_TOLERANCE}) on {len(sample)} rows")
+    for name, d in diffs.items():
+        if not d["max_abs"] <= max(PARITY_ABS, 2 * d["float32_error"]):
+            raise ValueError(
+                f"{path}: ORT and torch differ on `{name}` by {d['max_abs']:.2e} on {len(sample)} rows, "
+                f"more than {PARITY_ABS} and twice torch's float32 error {d['float32_error']:.2e}"
+            )
     return session, diffs
 
 
@@ -72,7 +77,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, command: str, started: f
     for key, (model, path) in graphs.items():
         export_onnx(model, path, n_features)
         sessions[key], diffs = check_graph(model, path, sample)
-        checks[key] = {"max_abs_diff": diffs, "rows": int(len(sample)), **graph_summary(path)}
+        checks[key] = {"diffs": diffs, "rows": int(len(sample)), **graph_summary(path)}
     latency = {key: latency_us(s, sample) for key, s in sessions.items()}
     inputs, outputs = io_spec(sessions["cmm"])
     sha = file_sha256(out / MODEL_FILE)
