@@ -73,11 +73,12 @@ def prefix_states(
         n_prefix = prefix_cache.get_seq_length()
         for start in range(0, len(order), batch):
             chunk = order[start : start + batch]
-            lengths = torch.tensor([len(ids[i]) for i in chunk], device=dev)
+            lengths = torch.tensor([len(ids[i]) for i in chunk])
             width = int(lengths.max())
-            tokens = torch.full((len(chunk), width), pad, dtype=torch.long, device=dev)
+            tokens = torch.full((len(chunk), width), pad, dtype=torch.long)
             for row, i in enumerate(chunk):
                 tokens[row, : len(ids[i])] = torch.tensor(ids[i])
+            tokens, lengths = tokens.to(dev), lengths.to(dev)
             body_mask = (torch.arange(width, device=dev)[None] < lengths[:, None]).long()
             mask = torch.cat([torch.ones(len(chunk), n_prefix, dtype=torch.long, device=dev), body_mask], dim=1)
             cache = copy.deepcopy(prefix_cache)
