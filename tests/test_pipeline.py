@@ -112,7 +112,7 @@ def test_distill_refuses_data_the_store_was_not_built_on(bundle, tmp_path, capsy
         "--data",
         str(other),
         "--features",
-        store,
+        str(store),
         "--probe",
         f"{store}/probe/probe.json",
         "--out",
