@@ -396,6 +396,13 @@ def evaluate(
     preds = {f"cmm_{k}": predict(m, p.x[test]) for k, m in mixtures.items()}
     preds.update({k: predict(m, p.x[test]) for k, m in singles.items()})
     models = {k: forecast_metrics(v, table.Y[test], ref[test]) for k, v in preds.items()}
+    ids = table.dataset_id[test]
+    by_dataset = {
+        str(int(i)): {
+            k: forecast_metrics(v[ids == i], table.Y[test][ids == i], ref[test][ids == i]) for k, v in preds.items()
+        }
+        for i in np.unique(ids)
+    }
     on_teacher = p.teacher_pos[test] >= 0
     t_test = test[on_teacher]
     subset = {k: forecast_metrics(v[on_teacher], table.Y[t_test], ref[t_test]) for k, v in preds.items()}
@@ -404,6 +411,7 @@ def evaluate(
         "test_rows_with_teacher": int(len(t_test)),
         "models": models,
         "models_on_teacher_rows": subset,
+        "models_by_dataset": by_dataset,
     }
     cmm = mixtures[next(iter(mixtures))]
     with torch.no_grad():

@@ -86,6 +86,16 @@ def timing_lines(manifest: dict) -> list[str]:
     return lines
 
 
+def dataset_sections(manifest: dict) -> list[str]:
+    """The forecast table per input dataset (pooled MAE mixes tick sizes: 1 USD on Bitstamp, 0.01 on Binance)."""
+    lines = ["## Forecast error per dataset (test rows)", ""]
+    for index, models in manifest["evaluation"].get("models_by_dataset", {}).items():
+        data = manifest["data"][int(index)]
+        n = next(iter(models.values()))["mid_change"]["n"]
+        lines += [f"### {data['name']} ({n} test rows)", "", *forecast_table(models), ""]
+    return lines
+
+
 def write_report(out: Path, run, manifest: dict) -> Path:
     ev = manifest["evaluation"]
     plot_curves(run.history, out / CURVES)
@@ -111,6 +121,7 @@ def write_report(out: Path, run, manifest: dict) -> Path:
         "",
         *forecast_table(ev["models"]),
         "",
+        *dataset_sections(manifest),
         f"## Forecast error on the {ev['test_rows_with_teacher']} test rows that have teacher features",
         "",
         *forecast_table(subset),
