@@ -20,6 +20,7 @@ START=$SECONDS
 BASE_IMAGE=localhost/cmm-debian-python:bookworm
 IMAGE=localhost/cmm-quote:test
 ENGINE_IMAGE=localhost/cmm-engine:test
+BUILD_CACHE=localhost/cmm-quote-build:cache
 CAPTURE=${CMM_CONTAINER_CAPTURE:-../shared/data/binance/spot_btcusdt_20240808.gz}
 PY=.venv/bin/python
 WORK=$(mktemp -d /tmp/cmm-container-test.XXXXXX)
@@ -110,9 +111,17 @@ scripts/wheelhouse.sh docker/wheels
 say "building $IMAGE and $ENGINE_IMAGE (base $BASE_IMAGE, bundle $bundle)"
 BUILD=(podman build --format docker --runtime runc --network host "${LIMITS[@]}"
     --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "BUNDLE=$bundle")
-"${BUILD[@]}" -t "$IMAGE" . >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; fail "podman build (server)"; }
-"${BUILD[@]}" --target engine -t "$ENGINE_IMAGE" . >>"$WORK/build.log" 2>&1 \
-    || { tail -30 "$WORK/build.log" >&2; fail "podman build (engine)"; }
+dangling_before=$(podman images --quiet --filter dangling=true | sort)
+for target in server engine build; do # the build stage is tagged too: its dependency layers stay cached
+    tag=$IMAGE
+    [[ $target == engine ]] && tag=$ENGINE_IMAGE
+    [[ $target == build ]] && tag=$BUILD_CACHE
+    "${BUILD[@]}" --target "$target" -t "$tag" . >>"$WORK/build.log" 2>&1 \
+        || { tail -30 "$WORK/build.log" >&2; fail "podman build --target $target"; }
+done
+# Images this run left untagged (the previous test images, intermediate stages): removed, so reruns do not pile up.
+mapfile -t stale < <(comm -13 <(echo "$dangling_before") <(podman images --quiet --filter dangling=true | sort))
+((${#stale[@]} == 0)) || podman rmi "${stale[@]}" >/dev/null 2>&1 || true
 say "image $IMAGE: $(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1 / 1e6}')"
 
 port=$(free_port)
