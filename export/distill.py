@@ -89,6 +89,7 @@ class Prepared:
 
     x: torch.Tensor  # (N, F) raw features
     yz: torch.Tensor  # (N, T) standardised targets (0 where missing)
+    loss_scale: torch.Tensor  # (N, T) each row's dataset target std over the pooled std (errors are divided by it)
     regime: np.ndarray  # (N,)
     splits: dict[str, np.ndarray]  # row indices per split
     teacher_pos: np.ndarray  # (N,) index into the teacher store, -1: none
@@ -108,11 +109,13 @@ def prepare(table: Table, teacher_rows: np.ndarray) -> Prepared:
     x_train, y_train = table.X[train].astype(np.float64), table.Y[train]
     task_mean, task_std = y_train.mean(0), np.maximum(y_train.std(0), 1e-6)
     yz = np.nan_to_num((table.Y - task_mean) / task_std)
+    loss_scale = dataset_loss_scale(table, train, task_std)
     teacher_pos = np.full(len(table.X), -1, np.int64)
     teacher_pos[teacher_rows] = np.arange(len(teacher_rows))
     return Prepared(
         x=torch.as_tensor(table.X, dtype=torch.float32),
         yz=torch.as_tensor(yz, dtype=torch.float32),
+        loss_scale=torch.as_tensor(loss_scale, dtype=torch.float32),
         regime=table.regime,
         splits=splits,
         teacher_pos=teacher_pos,
@@ -137,6 +140,24 @@ def include_mask(regime: np.ndarray, slice_regimes: list[int | None], other_shar
     return own | extra
 
 
+def dataset_loss_scale(table: Table, train: np.ndarray, task_std: np.ndarray) -> np.ndarray:
+    """(N, T): per row, its dataset's training target std over the pooled std (floored at 0.01).
+
+    Targets are in ticks, and tick sizes differ by 100x between venues: without this, the pooled loss
+    would see only the instrument with the most ticks per move."""
+    out = np.ones_like(table.Y)
+    for i in np.unique(table.dataset_id):
+        rows = train[table.dataset_id[train] == i]
+        if len(rows) > 1:
+            out[table.dataset_id == i] = np.maximum(table.Y[rows].std(0) / task_std, 0.01)
+    return out
+
+
+def mixture_loss(mix: Mixture, p: Prepared, idx: np.ndarray) -> torch.Tensor:
+    err = (mix.standardized(p.x[idx])[0] - p.yz[idx]) / p.loss_scale[idx]
+    return huber(err, torch.zeros_like(err)).mean()
+
+
 def huber(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return nn.functional.huber_loss(pred, target, reduction="none", delta=1.0)
 
@@ -145,7 +166,8 @@ def student_losses(normalizer: Normalizer, bank: StudentBank, batch: dict, task_
     """Masked task loss and feature-matching loss of a bank on one batch (scalars)."""
     out, latent = bank(normalizer(batch["x"]))  # (B, S, O), (S, B, H)
     w = batch["incl"]  # (B, S)
-    task = (huber(out, batch["yz"][:, task_of]).mean(-1) * w).sum() / w.sum().clamp(min=1.0)
+    err = (out - batch["yz"][:, task_of]) / batch["scale"][:, task_of]  # (B, S, O) in each dataset's own units
+    task = (huber(err, torch.zeros_like(err)).mean(-1) * w).sum() / w.sum().clamp(min=1.0)
     if batch.get("tz") is None:
         return task, torch.zeros(())
     fw = w * batch["has_t"][:, None]
@@ -154,7 +176,12 @@ def student_losses(normalizer: Normalizer, bank: StudentBank, batch: dict, task_
 
 
 def make_batch(p: Prepared, idx: np.ndarray, incl: np.ndarray, tz: np.ndarray | None) -> dict:
-    batch = {"x": p.x[idx], "yz": p.yz[idx], "incl": torch.as_tensor(incl[idx], dtype=torch.float32)}
+    batch = {
+        "x": p.x[idx],
+        "yz": p.yz[idx],
+        "scale": p.loss_scale[idx],
+        "incl": torch.as_tensor(incl[idx], dtype=torch.float32),
+    }
     if tz is not None:
         pos = p.teacher_pos[idx]
         batch["tz"] = torch.as_tensor(tz[np.maximum(pos, 0)])
@@ -228,14 +255,14 @@ def train_gate(mix: Mixture, p: Prepared, cfg: DistillConfig) -> list[dict]:
     for step in range(1, cfg.gate_steps + 1):
         # forward and backward on one batch
         idx = rng.choice(train, cfg.batch)
-        loss = huber(mix.standardized(p.x[idx])[0], p.yz[idx]).mean()
+        loss = mixture_loss(mix, p, idx)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         # evaluate and keep the best
         if step % cfg.eval_every == 0 or step == cfg.gate_steps:
             with torch.no_grad():
-                vloss = float(huber(mix.standardized(p.x[val])[0], p.yz[val]).mean())
+                vloss = float(mixture_loss(mix, p, val))
             history.append({"step": step, "train_mixture": loss.item(), "val_mixture": vloss})
             if vloss < best:
                 best, best_state = vloss, copy.deepcopy(mix.gate.state_dict())
