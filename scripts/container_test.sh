@@ -46,9 +46,7 @@ ensure_tools() {
     local missing=()
     for tool in podman runc debootstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
     [[ ${#missing[@]} -eq 0 ]] && return
-    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-        fail "no container runtime: ${missing[*]} missing, and installing needs root with apt-get (Debian/Ubuntu)"
-    fi
+    command -v apt-get >/dev/null || fail "no container runtime: ${missing[*]} missing, and no apt-get to install them"
     say "installing ${missing[*]} (apt-get)"
     { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap; } \
         >"$WORK/apt.log" 2>&1 || fail "apt-get install podman runc debootstrap failed: $(tail -3 "$WORK/apt.log")"
@@ -82,6 +80,7 @@ wait_healthy() { # NAME SECONDS: poll the image's HEALTHCHECK until it passes
     done
 }
 
+[[ $(id -u) -eq 0 ]] || fail "needs root: debootstrap and rootful podman (with runc) build and run the images here"
 [[ -x $PY ]] || fail "$PY is missing: run \`make install\` first (the test prepares data and checks quotes with it)"
 ensure_tools
 docker/base_image.sh "$BASE_IMAGE" || fail "could not build the base image $BASE_IMAGE"
