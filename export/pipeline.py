@@ -220,7 +220,7 @@ def run_pipeline(out: Path, options: PipelineOptions, cfg, command: str) -> dict
     stride, limit = options.teacher_rows()
     selection = ["--stride", str(stride)] + (["--limit", str(limit)] if limit is not None else [])
     _cli(["teacher", "features", "--data", str(files[0]), "--out", str(store), *selection])
-    probe_dir = store / "probe"
+    probe_dir = options.work_dir / f"probe_{store.name}"  # beside the store, never inside it
     run_probe_stage(store, files[0], probe_dir, min_rows=3 if limit is not None and limit < 500 else 10)
     run_dir = options.work_dir / f"distill_{out.name}"
     distill_stage(

@@ -2,8 +2,22 @@ import numpy as np
 import pytest
 import torch
 
-from export.distill import DistillConfig, distill, include_mask, slice_targets, slices_from_probe
-from tests.distill_fixtures import N_LAYERS, synthetic_decomposition, synthetic_store, synthetic_table
+from export.distill import (
+    DistillConfig,
+    dataset_loss_scale,
+    distill,
+    include_mask,
+    slice_targets,
+    slices_from_probe,
+)
+from lob.table import build_table
+from tests.distill_fixtures import (
+    N_LAYERS,
+    synthetic_dataset,
+    synthetic_decomposition,
+    synthetic_store,
+    synthetic_table,
+)
 
 CFG = DistillConfig(steps=120, gate_steps=40, eval_every=40, batch=256)
 
@@ -102,3 +116,14 @@ def test_config_and_inputs_are_checked():
         distill(table, rows[:-1], feats, slices_from_probe(synthetic_decomposition(), N_LAYERS), CFG)
     with pytest.raises(ValueError, match="beyond"):
         distill(table, rows, feats[:, :10], slices_from_probe(synthetic_decomposition(), N_LAYERS), CFG)
+
+
+def test_loss_scale_puts_each_dataset_in_its_own_units():
+    table = build_table([synthetic_dataset(1500, 0), synthetic_dataset(1500, 1, symbol="OTHER")])
+    train = table.rows("train")
+    pooled = table.Y[train].std(0)
+    scale = dataset_loss_scale(table, train, pooled)
+    for i in (0, 1):
+        mine = train[table.dataset_id[train] == i]
+        np.testing.assert_allclose(scale[table.dataset_id == i][0], np.maximum(table.Y[mine].std(0) / pooled, 0.01))
+    assert not np.allclose(scale[0], scale[-1])

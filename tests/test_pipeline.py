@@ -114,7 +114,7 @@ def test_distill_refuses_data_the_store_was_not_built_on(bundle, tmp_path, capsy
         "--features",
         str(store),
         "--probe",
-        f"{store}/probe/probe.json",
+        str(ROOT / "runs" / "probe_bitstamp_teacher_s1_l120" / "probe.json"),
         "--out",
         str(tmp_path / "run"),
     ]
