@@ -139,8 +139,8 @@ def plot_probe(result: ProbeResult, path: Path, title: str) -> None:
         for t in range(len(TASKS)):
             lo, hi = result.groups[t, g]
             ax.add_patch(Rectangle((t - 0.5, lo - 0.5), 1, hi - lo + 1, fill=False, edgecolor="red", linewidth=2))
-        bg = ", ".join(f"{task} {result.background_r2[t, g]:.3f}" for t, task in enumerate(TASKS))
-        ax.set_title(f"regime {REGIMES[g]}\nbackground R²: {bg}", fontsize=8)
+        bg = "\n".join(f"{task} {result.background_r2[t, g]:.3f}" for t, task in enumerate(TASKS))
+        ax.set_title(f"regime {REGIMES[g]}\nbackground (raw-feature) R²:\n{bg}", fontsize=8)
         ax.set_xticks(range(len(TASKS)), TASKS)
         ax.set_xlabel("task")
         if g == 0:
