@@ -30,6 +30,11 @@ test: $(TRAIN_STAMP)
 serve: $(SERVE_STAMP)
 	$(BIN)/cmm serve --bundle models/default --host 127.0.0.1 --port 8000
 
+# Rebuilds models/default from real data (Bitstamp + the Binance captures in ../shared), reusing data/*.npz
+# and the teacher features under runs/ when their keys match; from a fresh clone the teacher step takes longest.
+pipeline: $(TRAIN_STAMP)
+	$(BIN)/cmm pipeline --out models/default
+
 # Builds the server image with podman from a wheelhouse and proves it on real snapshots (needs root).
 container-test: $(TRAIN_STAMP)
 	bash scripts/container_test.sh
