@@ -21,8 +21,17 @@ from torch import nn
 
 from export.forecast_metrics import direction_reference, forecast_metrics
 from export.gate import Gate, GateConfig, Mixture
-from export.students import BankConfig, Normalizer, SingleStudent, Slice, StudentBank, TaskScale, hidden_for_params
-from lob.features import feature_index
+from export.students import (
+    BankConfig,
+    Normalizer,
+    PriceScale,
+    SingleStudent,
+    Slice,
+    StudentBank,
+    TaskScale,
+    hidden_for_params,
+)
+from lob.features import feature_index, feature_names
 from lob.table import Table
 from lob.targets import REGIMES, SPLITS, TASKS
 
@@ -38,6 +47,7 @@ class DistillConfig:
     weight_decay: float = 1e-4
     feature_weight: float = 1.0
     task_weight: float = 1.0
+    huber_delta: float = 0.1  # in each dataset's target std: small, so the task loss is near L1 and fits the median
     other_share: float = 0.25  # share of the other regimes' rows a regime student also trains on
     teacher_share: float = 0.5  # share of each batch drawn from rows with teacher features
     eval_every: int = 100
@@ -51,7 +61,7 @@ class DistillConfig:
                 raise ValueError(f"DistillConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.gate_steps < 0:
             raise ValueError(f"DistillConfig.gate_steps must be >= 0, got {self.gate_steps}")
-        for name in ("lr", "gate_lr"):
+        for name in ("lr", "gate_lr", "huber_delta"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"DistillConfig.{name} must be > 0, got {getattr(self, name)}")
         for name in ("weight_decay", "feature_weight", "task_weight"):
@@ -83,37 +93,64 @@ def slices_from_probe(decomposition: list[dict], n_layers: int) -> list[Slice]:
     return out
 
 
+PRICE_FEATURES = ("bid_rel_", "ask_rel_", "spread", "microprice_offset", "mid_return_", "realized_vol")
+SCALED_TASKS = (TASKS.index("mid_change"),)  # predicted in units of the row's price scale
+
+
+def price_index(levels: int) -> list[int]:
+    """Columns of the price-like features (in ticks), which PriceScale divides by the row's price scale."""
+    return [i for i, name in enumerate(feature_names(levels)) if name.startswith(PRICE_FEATURES)]
+
+
+def width_index(levels: int) -> list[int]:
+    """Columns of the deepest bid and ask level (the book's width is their difference)."""
+    return [feature_index(f"bid_rel_{levels - 1}", levels), feature_index(f"ask_rel_{levels - 1}", levels)]
+
+
+def price_scale(n_features: int, levels: int) -> PriceScale:
+    vol = feature_index("realized_vol", levels)
+    return PriceScale(n_features, price_index(levels), vol, width_index(levels), len(TASKS), list(SCALED_TASKS))
+
+
 @dataclass
 class Prepared:
     """Everything the loops read, as tensors, plus the statistics the exported graph bakes in."""
 
     x: torch.Tensor  # (N, F) raw features
-    yz: torch.Tensor  # (N, T) standardised targets (0 where missing)
+    x_free: torch.Tensor  # (N, F) the same with the price-like columns over the row's price scale (what students see)
+    yz: torch.Tensor  # (N, T) standardised targets in units of each row's price scale (0 where missing)
     loss_scale: torch.Tensor  # (N, T) each row's dataset target std over the pooled std (errors are divided by it)
     regime: np.ndarray  # (N,)
     splits: dict[str, np.ndarray]  # row indices per split
     teacher_pos: np.ndarray  # (N,) index into the teacher store, -1: none
-    norm_mean: np.ndarray
+    norm_mean: np.ndarray  # of the scale-free features
     norm_std: np.ndarray
-    task_mean: np.ndarray
+    task_mean: np.ndarray  # of the targets over the price scale factor
     task_std: np.ndarray
 
 
 def prepare(table: Table, teacher_rows: np.ndarray) -> Prepared:
+    """Tensors and statistics; features and targets are made scale-free with the graph's own PriceScale."""
     splits = {s: table.rows(s) for s in SPLITS}
     if min(len(v) for v in splits.values()) == 0:
         raise ValueError(f"table has an empty split: { {s: len(v) for s, v in splits.items()} }")
     if len(teacher_rows) and (teacher_rows.min() < 0 or teacher_rows.max() >= len(table.X)):
         raise ValueError(f"teacher rows reach outside the table of {len(table.X)} rows: build both from the same data")
     train = splits["train"]
-    x_train, y_train = table.X[train].astype(np.float64), table.Y[train]
+    x = torch.as_tensor(table.X, dtype=torch.float32)
+    price = price_scale(table.X.shape[1], table.levels)
+    with torch.no_grad():
+        x_free = price.features(x)
+        y = table.Y / price.factor(x).numpy().astype(np.float64)
+    x_train, y_train = x_free[train].numpy().astype(np.float64), y[train]
     task_mean, task_std = y_train.mean(0), np.maximum(y_train.std(0), 1e-6)
-    yz = np.nan_to_num((table.Y - task_mean) / task_std)
-    loss_scale = dataset_loss_scale(table, train, task_std)
+    yz = np.nan_to_num((y - task_mean) / task_std)
+    loss_scale = dataset_loss_scale(table.dataset_id, y, train, task_std)
     teacher_pos = np.full(len(table.X), -1, np.int64)
     teacher_pos[teacher_rows] = np.arange(len(teacher_rows))
     return Prepared(
-        x=torch.as_tensor(table.X, dtype=torch.float32),
+        x=x,
+        x_free=x_free,
         yz=torch.as_tensor(yz, dtype=torch.float32),
         loss_scale=torch.as_tensor(loss_scale, dtype=torch.float32),
         regime=table.regime,
@@ -140,34 +177,35 @@ def include_mask(regime: np.ndarray, slice_regimes: list[int | None], other_shar
     return own | extra
 
 
-def dataset_loss_scale(table: Table, train: np.ndarray, task_std: np.ndarray) -> np.ndarray:
+def dataset_loss_scale(dataset_id: np.ndarray, y: np.ndarray, train: np.ndarray, task_std: np.ndarray) -> np.ndarray:
     """(N, T): per row, its dataset's training target std over the pooled std (floored at 0.01).
 
-    Targets are in ticks, and tick sizes differ by 100x between venues: without this, the pooled loss
-    would see only the instrument with the most ticks per move."""
-    out = np.ones_like(table.Y)
-    for i in np.unique(table.dataset_id):
-        rows = train[table.dataset_id[train] == i]
+    Even over the price scale, the instruments' targets differ in spread: without this, the pooled loss
+    would see mostly the instrument with the widest targets."""
+    out = np.ones_like(y)
+    for i in np.unique(dataset_id):
+        rows = train[dataset_id[train] == i]
         if len(rows) > 1:
-            out[table.dataset_id == i] = np.maximum(table.Y[rows].std(0) / task_std, 0.01)
+            out[dataset_id == i] = np.maximum(np.nanstd(y[rows], axis=0) / task_std, 0.01)
     return out
 
 
-def mixture_loss(mix: Mixture, p: Prepared, idx: np.ndarray) -> torch.Tensor:
+def mixture_loss(mix: Mixture, p: Prepared, idx: np.ndarray, delta: float) -> torch.Tensor:
     err = (mix.standardized(p.x[idx])[0] - p.yz[idx]) / p.loss_scale[idx]
-    return huber(err, torch.zeros_like(err)).mean()
+    return huber(err, delta).mean()
 
 
-def huber(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return nn.functional.huber_loss(pred, target, reduction="none", delta=1.0)
+def huber(err: torch.Tensor, delta: float) -> torch.Tensor:
+    """Huber loss of errors, divided by delta so that large errors cost |err| whatever delta is."""
+    return nn.functional.huber_loss(err, torch.zeros_like(err), reduction="none", delta=delta) / delta
 
 
-def student_losses(normalizer: Normalizer, bank: StudentBank, batch: dict, task_of: torch.Tensor):
+def student_losses(normalizer: Normalizer, bank: StudentBank, batch: dict, task_of: torch.Tensor, delta: float):
     """Masked task loss and feature-matching loss of a bank on one batch (scalars)."""
-    out, latent = bank(normalizer(batch["x"]))  # (B, S, O), (S, B, H)
+    out, latent = bank(normalizer(batch["x_free"]))  # (B, S, O), (S, B, H)
     w = batch["incl"]  # (B, S)
     err = (out - batch["yz"][:, task_of]) / batch["scale"][:, task_of]  # (B, S, O) in each dataset's own units
-    task = (huber(err, torch.zeros_like(err)).mean(-1) * w).sum() / w.sum().clamp(min=1.0)
+    task = (huber(err, delta).mean(-1) * w).sum() / w.sum().clamp(min=1.0)
     if batch.get("tz") is None:
         return task, torch.zeros(())
     fw = w * batch["has_t"][:, None]
@@ -177,7 +215,7 @@ def student_losses(normalizer: Normalizer, bank: StudentBank, batch: dict, task_
 
 def make_batch(p: Prepared, idx: np.ndarray, incl: np.ndarray, tz: np.ndarray | None) -> dict:
     batch = {
-        "x": p.x[idx],
+        "x_free": p.x_free[idx],
         "yz": p.yz[idx],
         "scale": p.loss_scale[idx],
         "incl": torch.as_tensor(incl[idx], dtype=torch.float32),
@@ -215,7 +253,7 @@ def train_students(
     for step in range(1, cfg.steps + 1):
         # forward and backward on one batch
         batch = make_batch(p, sample(rng, train, teacher_train, cfg), incl, tz)
-        task, feat = student_losses(normalizer, bank, batch, task_of_t)
+        task, feat = student_losses(normalizer, bank, batch, task_of_t, cfg.huber_delta)
         loss = cfg.task_weight * task + cfg.feature_weight * feat
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -224,7 +262,7 @@ def train_students(
         # evaluate and keep the best
         if step % cfg.eval_every == 0 or step == cfg.steps:
             with torch.no_grad():
-                vtask, vfeat = student_losses(normalizer, bank, val, task_of_t)
+                vtask, vfeat = student_losses(normalizer, bank, val, task_of_t, cfg.huber_delta)
             vloss = float(cfg.task_weight * vtask + cfg.feature_weight * vfeat)
             history.append(
                 {
@@ -255,14 +293,14 @@ def train_gate(mix: Mixture, p: Prepared, cfg: DistillConfig) -> list[dict]:
     for step in range(1, cfg.gate_steps + 1):
         # forward and backward on one batch
         idx = rng.choice(train, cfg.batch)
-        loss = mixture_loss(mix, p, idx)
+        loss = mixture_loss(mix, p, idx, cfg.huber_delta)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         # evaluate and keep the best
         if step % cfg.eval_every == 0 or step == cfg.gate_steps:
             with torch.no_grad():
-                vloss = float(mixture_loss(mix, p, val))
+                vloss = float(mixture_loss(mix, p, val, cfg.huber_delta))
             history.append({"step": step, "train_mixture": loss.item(), "val_mixture": vloss})
             if vloss < best:
                 best, best_state = vloss, copy.deepcopy(mix.gate.state_dict())
@@ -302,6 +340,18 @@ def build_single(spec: dict, hidden: int, adapter: int) -> SingleStudent:
         Normalizer(spec["norm_mean"], spec["norm_std"]),
         StudentBank(cfg, spec["seed"]),
         TaskScale(spec["task_mean"], spec["task_std"]),
+        spec_price_scale(spec),
+    )
+
+
+def spec_price_scale(spec: dict) -> PriceScale:
+    return PriceScale(
+        spec["n_features"],
+        spec["price_index"],
+        spec["vol_index"],
+        spec["width_index"],
+        len(TASKS),
+        spec["scaled_tasks"],
     )
 
 
@@ -324,6 +374,7 @@ def build_mixture(spec: dict, gate: GateConfig) -> Mixture:
         TaskScale(spec["task_mean"], spec["task_std"]),
         tasks,
         len(TASKS),
+        spec_price_scale(spec),
     )
 
 
@@ -343,6 +394,9 @@ def make_spec(table: Table, p: Prepared, slices: list[Slice], pca_dims: int, cfg
         "slices": [{"task": s.task, "regime": s.regime, "layers": list(s.layers)} for s in slices],
         "edges": [float(e) for e in table.edges],
         "vol_index": feature_index("realized_vol", table.levels),
+        "price_index": price_index(table.levels),
+        "width_index": width_index(table.levels),
+        "scaled_tasks": list(SCALED_TASKS),
         "norm_mean": p.norm_mean.tolist(),
         "norm_std": p.norm_std.tolist(),
         "task_mean": p.task_mean.tolist(),

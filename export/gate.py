@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.students import Normalizer, StudentBank, TaskScale
+from export.students import Normalizer, PriceScale, StudentBank, TaskScale
 
 GATE_KINDS = ("hajek", "softmax", "uniform")
 N_REGIMES = 3
@@ -125,16 +125,27 @@ class Gate(nn.Module):
 
 
 class Mixture(nn.Module):
-    """Students + gate: raw features (B, F) -> task predictions (B, T) in target units, weights (B, S)."""
+    """Students + gate: raw features (B, F) -> task predictions (B, T) in target units, weights (B, S).
+
+    With a `price` scale the students see scale-free features and predict the scaled tasks in units
+    of the per-row price scale; the mixture is multiplied back (mixing is linear, so once suffices).
+    """
 
     def __init__(
-        self, normalizer: Normalizer, bank: StudentBank, gate: Gate, scale: TaskScale, tasks: list[int], n_tasks: int
+        self,
+        normalizer: Normalizer,
+        bank: StudentBank,
+        gate: Gate,
+        scale: TaskScale,
+        tasks: list[int],
+        n_tasks: int,
+        price: PriceScale | None = None,
     ):
         super().__init__()
         missing = sorted(set(range(n_tasks)) - set(tasks))
         if missing:
             raise ValueError(f"no student predicts task(s) {missing}: every task needs at least one student")
-        self.normalizer, self.bank, self.gate, self.scale = normalizer, bank, gate, scale
+        self.normalizer, self.bank, self.gate, self.scale, self.price = normalizer, bank, gate, scale, price
         assign = np.zeros((len(tasks), n_tasks), np.float32)
         assign[np.arange(len(tasks)), tasks] = 1.0
         self.register_buffer("assign", torch.as_tensor(assign))  # (S, T)
@@ -143,14 +154,18 @@ class Mixture(nn.Module):
 
     def standardized(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Standardised mixture (B, T), weights (B, S), student outputs (B, S), latents (S, B, H)."""
-        xn = self.normalizer(x)
+        xn = self.normalizer(self.scale_free(x))
         out, latent = self.bank(xn)
         w = self.gate(x, xn, latent)
         return (w * out[..., 0]) @ self.assign, w, out[..., 0], latent
 
+    def scale_free(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.price is None else self.price.features(x)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        xn = self.normalizer(x)
+        xn = self.normalizer(self.scale_free(x))
         out, latent = self.bank(xn)
         w = self.gate(x, xn, latent)
         y = out[..., 0] * self.student_std + self.student_mean  # (B, S) each student in its task's units
-        return (w * y) @ self.assign, w
+        y = (w * y) @ self.assign
+        return (y if self.price is None else y * self.price.factor(x)), w

@@ -7,6 +7,7 @@ from export.distill import (
     dataset_loss_scale,
     distill,
     include_mask,
+    prepare,
     slice_targets,
     slices_from_probe,
 )
@@ -122,8 +123,27 @@ def test_loss_scale_puts_each_dataset_in_its_own_units():
     table = build_table([synthetic_dataset(1500, 0), synthetic_dataset(1500, 1, symbol="OTHER")])
     train = table.rows("train")
     pooled = table.Y[train].std(0)
-    scale = dataset_loss_scale(table, train, pooled)
+    scale = dataset_loss_scale(table.dataset_id, table.Y, train, pooled)
     for i in (0, 1):
         mine = train[table.dataset_id[train] == i]
         np.testing.assert_allclose(scale[table.dataset_id == i][0], np.maximum(table.Y[mine].std(0) / pooled, 0.01))
     assert not np.allclose(scale[0], scale[-1])
+
+
+def test_prepare_makes_features_and_mid_change_scale_free(setup):
+    table, rows, _, _, run = setup
+    p = prepare(table, rows)
+    mix = run.mixtures["hajek"]
+    with torch.no_grad():
+        np.testing.assert_allclose(p.x_free.numpy(), mix.price.features(p.x).numpy())
+        factor = mix.price.factor(p.x).numpy()
+    assert (factor[:, 0] >= 1).all() and (factor[:, 1:] == 1).all()  # only mid_change is in price-scale units
+    train = p.splits["train"]
+    y = p.yz.numpy()[train] * p.task_std + p.task_mean
+    np.testing.assert_allclose(y * factor[train], table.Y[train], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(run.spec["norm_mean"], p.x_free.numpy()[train].astype(np.float64).mean(0), atol=1e-4)
+
+
+def test_huber_delta_is_checked():
+    with pytest.raises(ValueError, match="huber_delta"):
+        DistillConfig(huber_delta=0)

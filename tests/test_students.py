@@ -6,6 +6,7 @@ from export.students import (
     MAX_STUDENT_PARAMS,
     BankConfig,
     Normalizer,
+    PriceScale,
     SingleStudent,
     Slice,
     StudentBank,
@@ -81,6 +82,40 @@ def test_single_student_outputs_target_units():
     np.testing.assert_allclose(model(x).detach().numpy(), z.detach().numpy() + [1.0, 2.0, 3.0], atol=1e-6)
     with pytest.raises(ValueError, match="no adapter"):
         bank.adapt(torch.zeros(1, 2, 8))
+
+
+def test_price_scale_divides_price_columns_and_scales_tasks_back():
+    # columns: 0 bid_deep, 1 ask_deep, 2 a price feature, 3 vol, 4 a size (not a price)
+    price = PriceScale(5, price_index=[0, 1, 2, 3], vol_index=3, width_index=(0, 1), n_tasks=3, scaled_tasks=[0])
+    x = torch.tensor([[-20.0, 20.0, 6.0, 3.0, 7.0], [-2.0, 2.0, 6.0, 30.0, 7.0], [0.0, 0.0, 6.0, -1.0, 7.0]])
+    # s = 1 + max(vol, width / 4): the book's width floors a quiet row, the volatility scales an active one
+    np.testing.assert_allclose(price.scale(x).numpy()[:, 0], [11.0, 31.0, 1.0])
+    free = price.features(x).numpy()
+    np.testing.assert_allclose(free[:, :4], x.numpy()[:, :4] / [[11.0], [31.0], [1.0]], rtol=1e-6)
+    np.testing.assert_allclose(free[:, 4], 7.0)
+    np.testing.assert_allclose(price.factor(x).numpy(), [[11.0, 1, 1], [31.0, 1, 1], [1.0, 1, 1]])
+    # the same book in 1000x finer ticks gives the same scale-free row, up to the one-tick floor of s
+    fine = x.clone()
+    fine[:, :4] *= 1000.0
+    np.testing.assert_allclose(price.features(fine).numpy()[:2, :4], free[:2, :4], rtol=0.1)
+    np.testing.assert_allclose(price.features(fine).numpy()[:2, :4], x.numpy()[:2, :4] / [[10.0], [30.0]], rtol=1e-3)
+    with pytest.raises(ValueError, match="outside"):
+        PriceScale(5, [0, 9], 3, (0, 1), 3, [0])
+    with pytest.raises(ValueError, match="scaled task"):
+        PriceScale(5, [0], 3, (0, 1), 3, [3])
+
+
+def test_single_student_with_price_scale_multiplies_back():
+    bank = StudentBank(BankConfig(n_features=5, hidden=8, n_outputs=3, adapter_dims=0))
+    with torch.no_grad():
+        bank.w3.normal_()
+    price = PriceScale(5, [0, 1, 2, 3], 3, (0, 1), 3, [0])
+    model = SingleStudent(Normalizer(np.zeros(5), np.ones(5)), bank, TaskScale(np.zeros(3), np.ones(3)), price)
+    x = torch.tensor([[-20.0, 20.0, 6.0, 3.0, 7.0]])
+    z, _ = model.standardized(x)
+    with torch.no_grad():
+        np.testing.assert_allclose(model(x).numpy(), z.numpy() * [[11.0, 1.0, 1.0]], rtol=1e-6)
+        np.testing.assert_allclose(z.numpy(), bank(price.features(x))[0][:, 0].numpy(), rtol=1e-6)
 
 
 def test_slice_validates():
