@@ -18,11 +18,12 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from export.onnx_export import OPSET, export_onnx, graph_summary, latency_us, parity, tuned_session
+from export.onnx_export import OPSET, export_onnx, graph_summary, latency_us, parity
 from export.report import write_report
 from export.run_dir import load_run
 from lob.dataset import file_sha256
 from lob.targets import REGIMES, TASKS
+from server.runtime import tuned_session
 
 MODEL_FILE = "model.onnx"
 BASELINES = ("label_only", "single_distilled")

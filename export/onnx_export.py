@@ -63,17 +63,6 @@ def export_onnx(model: nn.Module, path: str | Path, n_features: int) -> Path:
     return path
 
 
-def tuned_session(path: str | Path) -> ort.InferenceSession:
-    """The serving settings: one thread, sequential, full graph optimisation, no spinning."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
 @torch.no_grad()
 def parity(model: nn.Module, session: ort.InferenceSession, x: np.ndarray) -> dict[str, dict[str, float]]:
     """Per output on rows `x` (N, F): the largest |torch - ORT| (both float32), and the largest error of

@@ -147,3 +147,10 @@ def test_prepare_makes_features_and_mid_change_scale_free(setup):
 def test_huber_delta_is_checked():
     with pytest.raises(ValueError, match="huber_delta"):
         DistillConfig(huber_delta=0)
+
+
+def test_distill_leaves_subnormal_floats_working(setup):
+    """Training flushes denormals for speed; the rest of the process must get IEEE floats back."""
+    tiny = np.float64(5e-324)
+    assert tiny * 1.0 != 0.0
+    assert (torch.tensor([1e-40], dtype=torch.float32) * 1.0).item() != 0.0

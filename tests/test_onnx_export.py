@@ -4,9 +4,10 @@ import torch
 
 from export.distill import build_mixture, build_single, make_spec, prepare, slices_from_probe
 from export.gate import GateConfig
-from export.onnx_export import export_onnx, graph_summary, latency_us, parity, tuned_session
+from export.onnx_export import export_onnx, graph_summary, latency_us, parity
 from lob.table import build_table
 from lob.targets import TASKS
+from server.runtime import tuned_session
 from tests.distill_fixtures import N_LAYERS, PCA_DIMS, synthetic_decomposition, synthetic_store
 from tests.lob_datasets import bitstamp
 
