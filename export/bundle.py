@@ -32,6 +32,19 @@ BASELINES = ("label_only", "single_distilled")
 PARITY_ABS = 1e-4
 
 
+def instrument_map(datasets: list[dict]) -> dict[str, dict]:
+    """Quote symbol -> {tick, venue}. A symbol traded on several venues with different ticks (Binance spot
+    and USD-M BTCUSDT: 0.01 and 0.1) is keyed "venue:symbol" for each, so no venue's tick silently wins."""
+    ticks: dict[str, set[float]] = {}
+    for d in datasets:
+        ticks.setdefault(d["symbol"], set()).add(d["tick"])
+    out = {}
+    for d in datasets:
+        key = d["symbol"] if len(ticks[d["symbol"]]) == 1 else f"{d['venue']}:{d['symbol']}"
+        out[key] = {"tick": d["tick"], "venue": d["venue"]}
+    return out
+
+
 def git_commit(cwd: Path) -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
@@ -106,7 +119,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, command: str, started: f
         "features": {"names": meta["feature_names"], "levels": meta["levels"], "window": meta["window"]},
         "horizon": meta["horizon"],
         "grid_ms": meta["grid_ms"],
-        "instruments": {d["symbol"]: {"tick": d["tick"], "venue": d["venue"]} for d in meta["datasets"]},
+        "instruments": instrument_map(meta["datasets"]),
         "regimes": {"names": list(REGIMES), "edges": run.spec["edges"], "feature": "realized_vol"},
         "tasks": list(TASKS),
         "teacher": meta["teacher"],

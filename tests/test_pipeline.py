@@ -120,3 +120,19 @@ def test_distill_refuses_data_the_store_was_not_built_on(bundle, tmp_path, capsy
     ]
     assert main(argv) == 2
     assert "pass those datasets first" in capsys.readouterr().err
+
+
+def test_instruments_keep_every_venue_tick():
+    from export.bundle import instrument_map
+
+    datasets = [
+        {"symbol": "BTCUSDT", "tick": 0.01, "venue": "binance-spot"},
+        {"symbol": "BTCUSDT", "tick": 0.1, "venue": "binance-usdm"},
+        {"symbol": "ETHUSDT", "tick": 0.01, "venue": "binance-spot"},
+        {"symbol": "ETHUSDT", "tick": 0.01, "venue": "binance-usdm"},
+    ]
+    assert instrument_map(datasets) == {
+        "binance-spot:BTCUSDT": {"tick": 0.01, "venue": "binance-spot"},
+        "binance-usdm:BTCUSDT": {"tick": 0.1, "venue": "binance-usdm"},
+        "ETHUSDT": {"tick": 0.01, "venue": "binance-usdm"},
+    }
