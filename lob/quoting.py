@@ -16,6 +16,7 @@ the best bid), and bid < ask because h > 0. Inside a wide spread the quotes may 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
@@ -88,3 +89,37 @@ def make_quotes(
     bid_sz = np.rint(bid_sz / params.lot) * params.lot
     ask_sz = np.rint(ask_sz / params.lot) * params.lot
     return Quotes(bid_tick=bid, ask_tick=ask, bid_sz=bid_sz, ask_sz=ask_sz, fair_tick=fair)
+
+
+def make_quote(
+    best_bid: int,
+    best_ask: int,
+    pred_mid_change: float,
+    pred_spread: float,
+    pred_log_volume: float,
+    inventory: float,
+    params: QuoteParams,
+) -> Quotes:
+    """One snapshot's quotes computed with plain floats: the numbers of `make_quotes` (tested equal) without
+    the microseconds that its ~30 numpy calls cost at batch 1, the server's hot path."""
+    p, q = params, float(inventory)
+    fair = (best_bid + best_ask) / 2.0 + float(pred_mid_change)
+    reserve = fair - p.skew_ticks * q / p.max_inventory
+    half = max(p.spread_mult * float(pred_spread) / 2.0, p.min_half_spread)
+    bid = min(math.floor(reserve - half), best_ask - 1)
+    ask = max(math.ceil(reserve + half), best_bid + 1)
+
+    volume = math.expm1(min(max(float(pred_log_volume), 0.0), 50.0))
+    base = min(max(round(p.size_fraction * volume / p.lot) * p.lot, p.lot), p.max_size)
+    load = min(abs(q) / p.max_inventory, 1.0)
+    bid_sz = base * (1 - load) if q > 0 else base
+    ask_sz = base * (1 - load) if q < 0 else base
+    bid_sz = 0.0 if q + bid_sz > p.max_inventory + 1e-12 else round(bid_sz / p.lot) * p.lot
+    ask_sz = 0.0 if q - ask_sz < -p.max_inventory - 1e-12 else round(ask_sz / p.lot) * p.lot
+    return Quotes(
+        bid_tick=np.array([bid], np.int64),
+        ask_tick=np.array([ask], np.int64),
+        bid_sz=np.array([bid_sz]),
+        ask_sz=np.array([ask_sz]),
+        fair_tick=np.array([fair]),
+    )

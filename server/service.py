@@ -2,8 +2,9 @@
 
 Every stage is timed (see `server.metrics.STAGES`). Everything that can refuse a request (parse,
 book checks, stale snapshots) runs before the first state change, so a refused request changes nothing.
-Quotes are computed in ticks by `lob.quoting.make_quotes` and returned in currency units; a side that
-is not quoted (size 0, e.g. at the inventory limit) has a null price and size 0.
+Quotes are computed in ticks by `lob.quoting.make_quote` (one snapshot) or `make_quotes` (a batch) and
+returned in currency units; a side that is not quoted (size 0, e.g. at the inventory limit) has a null price
+and size 0.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from lob.features import features_last
-from lob.quoting import QuoteParams, Quotes, make_quotes
+from lob.quoting import QuoteParams, Quotes, make_quote, make_quotes
 from server.book import Book, resolve_tick, to_book
 from server.errors import RequestError, from_validation_error
 from server.metrics import StageTimings
@@ -96,8 +97,8 @@ class QuoteService:
         t_feat = time.perf_counter_ns()
         pred = runtime.predict(x)
         t_infer = time.perf_counter_ns()
-        quotes = make_quotes(
-            book.best_bid, book.best_ask, pred.mid_change, pred.spread, pred.volume, req.inventory, params
+        quotes = make_quote(
+            book.best_bid, book.best_ask, pred.mid_change[0], pred.spread[0], pred.volume[0], req.inventory, params
         )
         t_quote = time.perf_counter_ns()
         out = _quote_dict(req, book.tick, quotes, pred, 0, warm, params.lot)

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lob.quoting import QuoteParams, make_quotes
+from lob.quoting import QuoteParams, make_quote, make_quotes
 
 P = QuoteParams(min_half_spread=0.5, skew_ticks=2.0, max_inventory=1.0, size_fraction=0.1, lot=0.01, max_size=0.5)
 
@@ -67,3 +69,23 @@ def test_invalid_parameters_are_named():
         QuoteParams(min_half_spread=0)
     with pytest.raises(ValueError, match="unknown quote parameters: bogus"):
         P.with_overrides({"bogus": 1})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    best_bid=st.integers(1, 10**7),
+    width=st.integers(1, 50),
+    mid_change=st.floats(-500, 500),
+    spread=st.floats(0, 100),
+    log_volume=st.floats(-5, 60),
+    inventory=st.floats(-1.5, 1.5),
+    skew=st.floats(0, 10),
+)
+def test_scalar_path_equals_vectorised(best_bid, width, mid_change, spread, log_volume, inventory, skew):
+    params = QuoteParams(skew_ticks=skew, lot=0.001, max_size=1.0, size_fraction=0.1, max_inventory=1.0)
+    args = (best_bid, best_bid + width, mid_change, spread, log_volume, inventory, params)
+    one, many = make_quote(*args), make_quotes(*args)
+    assert one.bid_tick.tolist() == np.atleast_1d(many.bid_tick).tolist()
+    assert one.ask_tick.tolist() == np.atleast_1d(many.ask_tick).tolist()
+    for field in ("bid_sz", "ask_sz", "fair_tick"):
+        np.testing.assert_allclose(getattr(one, field), np.atleast_1d(getattr(many, field)), rtol=0, atol=1e-9)
