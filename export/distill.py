@@ -405,6 +405,18 @@ def make_spec(table: Table, p: Prepared, slices: list[Slice], pca_dims: int, cfg
     }
 
 
+@contextmanager
+def flush_denormals():
+    """Denormal Adam moments made steps 8x slower. Flushing them is process-wide CPU state that also
+    breaks IEEE subnormals for every other library in the process, so it is switched off afterwards."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+@flush_denormals()
 def distill(
     table: Table,
     teacher_rows: np.ndarray,
@@ -418,29 +430,6 @@ def distill(
     teacher_rows (R,) index the table; teacher_features is (R, layers, pca_dims); teacher_forecast,
     when given, is the teacher heads' (R, 3) forecast used as the "teacher" baseline.
     """
-    with flush_denormals():
-        return _distill(table, teacher_rows, teacher_features, slices, cfg, teacher_forecast)
-
-
-@contextmanager
-def flush_denormals():
-    """Denormal Adam moments made steps 8x slower. Flushing them is process-wide CPU state that also
-    breaks IEEE subnormals for every other library in the process, so it is switched off afterwards."""
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
-def _distill(
-    table: Table,
-    teacher_rows: np.ndarray,
-    teacher_features: np.ndarray,
-    slices: list[Slice],
-    cfg: DistillConfig,
-    teacher_forecast: np.ndarray | None = None,
-) -> DistillRun:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     if teacher_features.ndim != 3 or len(teacher_features) != len(teacher_rows):
