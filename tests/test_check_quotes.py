@@ -1,11 +1,6 @@
 """docker/check_quotes.py: quote checks on hand-made quotes, a quote log, and the real server (`cmm serve`)."""
 
 import importlib.util
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import orjson
@@ -14,6 +9,7 @@ from synthetic import synthetic_dataset
 from tiny_bundle import write_tiny_bundle
 
 from lob.dataset import save
+from tests.serve_process import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("check_quotes", ROOT / "docker" / "check_quotes.py")
@@ -64,27 +60,8 @@ def test_check_log_counts_quotes_and_names_bad_lines(tmp_path):
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
-    bundle = write_tiny_bundle(tmp_path_factory.mktemp("bundle"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "cmm", "serve", "--bundle", str(bundle), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/readyz", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"cmm serve did not become ready: {proc.stderr.read().decode()[-2000:]}")
-                time.sleep(0.2)
+    with running_server(write_tiny_bundle(tmp_path_factory.mktemp("bundle"))) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_sequential_latency_against_the_real_server(server_url):

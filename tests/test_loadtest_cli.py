@@ -1,11 +1,6 @@
 """`cmm loadtest` end to end against the real quote server (`cmm serve` on a tiny bundle), and its errors."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import orjson
 import pytest
@@ -14,14 +9,9 @@ from tiny_bundle import write_tiny_bundle
 
 from cmm.cli import main
 from lob.dataset import save
+from tests.serve_process import free_port, running_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -34,26 +24,8 @@ def data_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def quote_server(tmp_path_factory):
     """`cmm serve` in a subprocess on a free loopback port, ready (or the test fails) within 60 s."""
-    bundle = write_tiny_bundle(tmp_path_factory.mktemp("bundle"))
-    port = _free_port()
-    cmd = [sys.executable, "-m", "cmm", "serve", "--bundle", str(bundle), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"cmm serve did not become ready: {proc.stderr.read().decode()[-2000:]}")
-                time.sleep(0.2)
+    with running_server(write_tiny_bundle(tmp_path_factory.mktemp("bundle"))) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_short_run_against_the_real_server(quote_server, data_file, tmp_path, capsys):
@@ -121,6 +93,6 @@ def test_bad_arguments_exit_2_with_a_clear_message(data_file, extra, message, ca
 def test_missing_data_and_unreachable_server_exit_2(data_file, tmp_path, capsys):
     assert main(["loadtest", "--data", str(tmp_path / "none.npz"), "--rate", "10"]) == 2
     assert "no such dataset" in capsys.readouterr().err
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert main(["loadtest", "--url", url, "--data", str(data_file), "--rate", "10", "--timeout", "0.5"]) == 2
     assert "cannot reach the server" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, require_binance
+from tests.serve_process import free_port, running_server
 from tests.server_snapshots import binance_requests
 from tests.tiny_bundle import write_tiny_bundle
 
@@ -23,38 +24,12 @@ TOKEN = "integration-token"
 TICK = 0.01  # spot BTCUSDT
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
     bundle = write_tiny_bundle(tmp_path / "v1", version="0.0.1")
-    port = free_port()
-    log = open(tmp_path / "server.log", "w+b")  # noqa: SIM115 (closed below)
     env = {**os.environ, "CMM_ADMIN_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "cmm", "serve", "--bundle", str(bundle), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"server exited: {log.seek(0) or log.read().decode()}"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server not ready within 60 s"
-            time.sleep(0.1)
+    with open(tmp_path / "server.log", "w+b") as log, running_server(bundle, env=env, log=log) as (base, proc):
         yield base, proc, log, tmp_path
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        log.close()
 
 
 def check_quote(q: dict, posted: dict) -> None:
