@@ -75,7 +75,7 @@ def in_process(bundle: Path, bodies: list[bytes], warmup: int) -> None:
     stages = service.timings["/v1/quote"].percentiles_us()
     print("  stage p50 / p99 us: " + ", ".join(f"{s} {v['p50']:.1f}/{v['p99']:.1f}" for s, v in stages.items()))
     p50, p99 = pct(uvloop.run(_through_asgi(bundle, bodies))[warmup:])
-    print(f"in-process server time per quote (FastAPI app, no sockets): p50 {p50:.1f} us  p99 {p99:.1f} us")
+    print(f"in-process server time per quote (whole ASGI app, no sockets): p50 {p50:.1f} us  p99 {p99:.1f} us")
 
 
 async def _through_asgi(bundle: Path, bodies: list[bytes]) -> np.ndarray:

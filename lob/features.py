@@ -5,8 +5,8 @@ their sizes, and the volume bought and sold by aggressors during the grid step t
 the snapshot. Features at step t read only records t-WINDOW+1 .. t (past-only by construction).
 
 - `features(records)`        vectorised over a whole dataset, (N, R) -> (N, F) float32
-- `features_last(window)`    the serving fast path: the newest row only, (k, R) -> (F,) float32,
-                             with k <= WINDOW rows; gives the same numbers as the vectorised path
+- `RollingFeatures`          the serving fast path: push records one at a time, read the newest
+                             one's (F,) float32 features; the same numbers as the vectorised path
 When fewer than WINDOW rows precede t (the start of a dataset, or a cold server window), the
 window is the rows available: lags reach back to the first row at most.
 """
@@ -14,6 +14,7 @@ window is the rows available: lags reach back to the first row at most.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -125,41 +126,64 @@ def features(rec: np.ndarray) -> np.ndarray:
     return np.column_stack([book, *returns, rv, *flow]).astype(np.float32)
 
 
-def features_last(window: np.ndarray) -> np.ndarray:
-    """Features of the newest row of `window` (its last <= WINDOW rows, oldest first), (F,) float32.
+class RollingFeatures:
+    """Online features of one instrument: `push` its records one by one, read the newest one's `features`.
 
-    The serving hot path: the same numbers as `features()` in about a dozen numpy calls, because
-    at batch 1 each numpy call costs microseconds. Tested equal to `features()`.
+    The serving hot path. It keeps only what the window-wide features read (each record's mid and trade
+    volumes, each one-step mid change squared) in plain-float deques of the last WINDOW records, and the
+    newest record itself: at batch 1 a sum over a 50-float list costs far less than numpy calls on a
+    window array. `features()` equals `features(records)[t]` on the same records (tested).
     """
-    window = window[-WINDOW:]
-    levels = (window.shape[1] - 2) // 4
-    row = window[-1]
-    best_bid, best_ask = float(row[0]), float(row[levels])
-    mid = (best_bid + best_ask) / 2.0
-    sizes = row[2 * levels : 4 * levels]
-    by_side = sizes.reshape(2, levels)
-    depth = [by_side[:, :k].sum(1).tolist() for k in (1, min(5, levels), levels)]  # [[bid, ask], ...]
-    bid_sz0, ask_sz0 = float(sizes[0]), float(sizes[levels])
-    top = bid_sz0 + ask_sz0
-    micro_offset = (best_ask * bid_sz0 + best_bid * ask_sz0) / top - mid if top > 0 else 0.0
 
-    mids = (window[:, 0] + window[:, levels]) / 2.0
-    steps = mids[1:] - mids[:-1]
-    last = len(steps)
-    rv = math.sqrt(float(steps @ steps) / last) if last else 0.0
-    mids = mids.tolist()
-    returns = [mids[last] - mids[max(last - k, 0)] for k in RETURN_LAGS]
-    buy, sell = window[:, -2:].sum(0).tolist()
-    buy_last, sell_last = float(row[-2]), float(row[-1])
+    __slots__ = ("levels", "row", "mids", "buys", "sells", "steps_sq")
 
-    scalars = [best_ask - best_bid, *(_scalar_imbalance(b, a) for b, a in depth), micro_offset, *returns, rv]
-    scalars += [math.log1p(buy), math.log1p(sell), _scalar_imbalance(buy, sell)]
-    scalars += [math.log1p(buy_last), math.log1p(sell_last)]
-    out = np.empty(4 * levels + len(scalars), np.float32)
-    out[: 2 * levels] = row[: 2 * levels] - mid
-    out[2 * levels : 4 * levels] = np.log1p(sizes)
-    out[4 * levels :] = scalars
-    return out
+    def __init__(self, levels: int):
+        self.levels = levels
+        self.row: list[float] = []
+        self.mids: deque[float] = deque(maxlen=WINDOW)
+        self.buys: deque[float] = deque(maxlen=WINDOW)
+        self.sells: deque[float] = deque(maxlen=WINDOW)
+        self.steps_sq: deque[float] = deque(maxlen=WINDOW - 1)
+
+    def __len__(self) -> int:
+        """Records in the window, at most WINDOW."""
+        return len(self.mids)
+
+    def clear(self) -> None:
+        for ring in (self.mids, self.buys, self.sells, self.steps_sq):
+            ring.clear()
+        self.row = []
+
+    def push(self, record: list[float]) -> None:
+        """Append a record (a list of 4L+2 floats, `records` layout)."""
+        mid = (record[0] + record[self.levels]) / 2.0
+        if self.mids:
+            step = mid - self.mids[-1]
+            self.steps_sq.append(step * step)
+        self.mids.append(mid)
+        self.buys.append(record[-2])
+        self.sells.append(record[-1])
+        self.row = record
+
+    def features(self) -> np.ndarray:
+        """The newest record's features, (F,) float32; needs at least one record."""
+        row, levels, mids = self.row, self.levels, self.mids
+        best_bid, best_ask, mid = row[0], row[levels], mids[-1]
+        bid_sz, ask_sz = row[2 * levels : 3 * levels], row[3 * levels : 4 * levels]
+        depth = [(sum(bid_sz[:k]), sum(ask_sz[:k])) for k in (1, min(5, levels), levels)]
+        top = bid_sz[0] + ask_sz[0]
+        micro_offset = (best_ask * bid_sz[0] + best_bid * ask_sz[0]) / top - mid if top > 0 else 0.0
+        last = len(mids) - 1
+        returns = [mid - mids[max(last - k, 0)] for k in RETURN_LAGS]
+        rv = math.sqrt(sum(self.steps_sq) / last) if last else 0.0
+        buy, sell = sum(self.buys), sum(self.sells)
+
+        out = [price - mid for price in row[: 2 * levels]]
+        out += [math.log1p(size) for size in row[2 * levels : 4 * levels]]
+        out += [best_ask - best_bid, *(_scalar_imbalance(b, a) for b, a in depth), micro_offset, *returns, rv]
+        out += [math.log1p(buy), math.log1p(sell), _scalar_imbalance(buy, sell)]
+        out += [math.log1p(row[-2]), math.log1p(row[-1])]
+        return np.array(out, np.float32)
 
 
 def _scalar_imbalance(b: float, a: float) -> float:

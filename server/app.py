@@ -21,12 +21,13 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from server import routes
 from server.errors import RequestError
 from server.guard import Guard
-from server.http import json_response
 from server.metrics import ServerCollector
+from server.quote_routes import QuoteRoutes
 from server.routes import Context
 from server.runtime import load_runtime
 from server.schemas import BatchRequest, QuoteRequest, ReloadRequest
@@ -46,6 +47,16 @@ def curl_example(host: str, port: int, symbol: str, tick: float) -> str:
         f"curl -s -X POST http://{host}:{port}/v1/quote -H 'content-type: application/json' "
         f"-d '{orjson.dumps(body).decode()}'"
     )
+
+
+class QuoteApp(FastAPI):
+    """FastAPI behind two plain ASGI layers: `Guard` (requests in flight, response counts) around
+    `QuoteRoutes` (the quote routes, which skip FastAPI's stack) around FastAPI's own middleware stack."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        ctx: Context = self.state.ctx
+        routes = QuoteRoutes(super().build_middleware_stack(), ctx)
+        return Guard(routes, max_in_flight=ctx.settings.max_in_flight, counts=ctx.counts, model_id=ctx.model_id)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,9 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.ready = False
 
     no_otel = {"tracing": False, "metrics": False, "logs": False}  # per-request provider checks; /metrics is ours
-    app = FastAPI(title="CMM Quote", version="1", lifespan=lifespan, telemetry=no_otel)
+    app = QuoteApp(title="CMM Quote", version="1", lifespan=lifespan, telemetry=no_otel)
     app.state.ctx = ctx
-    app.add_middleware(Guard, max_in_flight=settings.max_in_flight, counts=ctx.counts, model_id=ctx.model_id)
     ctx.registry.register(ServerCollector(lambda: ctx.service.timings if ctx.service else {}, ctx.counts, _gauges(ctx)))
     _add_error_handlers(app, ctx)
     _add_routes(app, settings)
@@ -87,15 +97,13 @@ def _gauges(ctx: Context) -> Callable[[], dict]:
     }
 
 
-QUOTE_ROUTES = {  # plain Starlette routes: FastAPI's per-request dependency machinery costs ~50 us here
-    "/v1/quote": (routes.quote, QuoteRequest, "One snapshot in, one quote out"),
-    "/v1/quotes": (routes.quotes, BatchRequest, "Snapshots of distinct symbols in, one quote each, one inference"),
+QUOTE_DOCS = {  # served by server.quote_routes; documented here
+    "/v1/quote": (QuoteRequest, "One snapshot in, one quote out"),
+    "/v1/quotes": (BatchRequest, "Snapshots of distinct symbols in, one quote each, one inference"),
 }
 
 
 def _add_routes(app: FastAPI, settings: Settings) -> None:
-    for path, (endpoint, _, _) in QUOTE_ROUTES.items():
-        app.add_route(path, endpoint, methods=["POST"])
     get = ["GET"]
     app.add_api_route("/v1/model", routes.model, methods=get, summary="The bundle's manifest")
     app.add_api_route("/v1/stats", routes.stats, methods=get, summary="Counts and recent latency percentiles")
@@ -124,9 +132,7 @@ def _post_doc(body: type, summary: str) -> dict:
 
 
 def _add_error_handlers(app: FastAPI, ctx: Context) -> None:
-    def respond(err: RequestError) -> Response:
-        ctx.counts.errors[err.code] += 1
-        return json_response({"error": err.body(), "model": ctx.model_id()}, err.status, err.headers)
+    respond = ctx.error_response
 
     async def on_request_error(request: Request, err: RequestError) -> Response:
         return respond(err)
@@ -148,7 +154,7 @@ def _openapi(app: FastAPI) -> dict:
     """FastAPI's document plus the quote routes and the request-body schemas they refer to."""
     if app.openapi_schema is None:
         doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        for path, (_, body, summary) in QUOTE_ROUTES.items():
+        for path, (body, summary) in QUOTE_DOCS.items():
             doc["paths"][path] = _post_doc(body, summary)
         _, defs = models_json_schema(
             [(m, "validation") for m in BODY_SCHEMAS], ref_template="#/components/schemas/{model}"

@@ -1,7 +1,6 @@
-"""Route handlers. Each reads the server's `Context` from `request.app.state.ctx`.
+"""The FastAPI route handlers (all but the quote routes: `server.quote_routes`) and the `Context` they share.
 
-Quote routes are `async def` over the raw body (orjson + strict pydantic), never FastAPI's body
-parsing: ../shared/notes/serving.md measured threadpool hops and response models at hundreds of us.
+Each handler reads the `Context` from `request.app.state.ctx`.
 """
 
 from __future__ import annotations
@@ -44,6 +43,11 @@ class Context:
     def model_id(self) -> dict:
         return self.service.runtime.model_id if self.service else NO_MODEL
 
+    def error_response(self, err: RequestError) -> Response:
+        """The one shape of a refusal: {"error": {code, field, message}, "model": {...}}, counted by code."""
+        self.counts.errors[err.code] += 1
+        return json_response({"error": err.body(), "model": self.model_id()}, err.status, err.headers)
+
     def serving(self) -> QuoteService:
         if not self.ready or self.service is None:
             raise RequestError(503, "not_ready", "the model is not loaded yet", headers={"retry-after": "1"})
@@ -52,22 +56,6 @@ class Context:
 
 def _ctx(request: Request) -> Context:
     return request.app.state.ctx
-
-
-async def quote(request: Request) -> Response:
-    t0 = time.perf_counter_ns()
-    ctx = _ctx(request)
-    service = ctx.serving()
-    body = await read_json_body(request, ctx.settings.max_body_bytes, ctx.settings.body_timeout_s)
-    return json_response(service.quote(body, t0))
-
-
-async def quotes(request: Request) -> Response:
-    t0 = time.perf_counter_ns()
-    ctx = _ctx(request)
-    service = ctx.serving()
-    body = await read_json_body(request, ctx.settings.max_body_bytes, ctx.settings.body_timeout_s)
-    return json_response(service.quote_batch(body, t0))
 
 
 async def model(request: Request) -> Response:
@@ -124,7 +112,9 @@ async def reload(request: Request) -> Response:
     service = ctx.serving()
     try:
         path = ReloadRequest.model_validate_json(
-            await read_json_body(request, ctx.settings.max_body_bytes, ctx.settings.body_timeout_s)
+            await read_json_body(
+                request.headers.raw, request.receive, ctx.settings.max_body_bytes, ctx.settings.body_timeout_s
+            )
         ).bundle
     except ValidationError as err:
         raise from_validation_error(err) from None

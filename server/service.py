@@ -17,12 +17,11 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from lob.features import features_last
-from lob.quoting import QuoteParams, Quotes, make_quote, make_quotes
+from lob.quoting import Quote, QuoteParams, make_quote, make_quotes
 from server.book import Book, resolve_tick, to_book
 from server.errors import RequestError, from_validation_error
 from server.metrics import StageTimings
-from server.runtime import ModelRuntime, Predictions
+from server.runtime import ModelRuntime
 from server.schemas import BatchRequest, QuoteOverrides, QuoteRequest, Snapshot
 from server.settings import Settings
 from server.state import SymbolStates
@@ -48,8 +47,7 @@ class QuoteService:
         self.timings = {route: StageTimings(settings.stats_window) for route in ("/v1/quote", "/v1/quotes")}
 
     def _new_states(self, runtime: ModelRuntime) -> SymbolStates:
-        width = 4 * runtime.levels + 2
-        return SymbolStates(width, self.settings.max_symbols, int(self.settings.max_gap_ms * 1e6))
+        return SymbolStates(runtime.levels, self.settings.max_symbols, int(self.settings.max_gap_ms * 1e6))
 
     def swap(self, runtime: ModelRuntime) -> None:
         """Serve `runtime` from now on; windows survive when the record layout is unchanged."""
@@ -91,17 +89,18 @@ class QuoteService:
         params = self.quote_params(req.params)
         book = self._book(runtime, req)
         t_valid = time.perf_counter_ns()
-        rows, warm = states.push(req.symbol, req.ts_ns, book.tick, book.record)
+        window = states.push(req.symbol, req.ts_ns, book.tick, book.record)
         t_state = time.perf_counter_ns()
-        x = features_last(rows)[None, :]
+        x = window.features()[None, :]
         t_feat = time.perf_counter_ns()
         pred = runtime.predict(x)
         t_infer = time.perf_counter_ns()
-        quotes = make_quote(
-            book.best_bid, book.best_ask, pred.mid_change[0], pred.spread[0], pred.volume[0], req.inventory, params
+        spread, log_volume = float(pred.spread[0]), float(pred.volume[0])
+        quote = make_quote(
+            book.best_bid, book.best_ask, float(pred.mid_change[0]), spread, log_volume, req.inventory, params
         )
         t_quote = time.perf_counter_ns()
-        out = _quote_dict(req, book.tick, quotes, pred, 0, warm, params.lot)
+        out = _quote_dict(req, book.tick, quote, spread, log_volume, window.warm, params.lot)
         out["model"] = runtime.model_id
         stamps = [t0, t_parse, t_valid, t_state, t_feat, t_infer, t_quote]
         return self._finish(out, stamps, self.timings["/v1/quote"])
@@ -131,7 +130,7 @@ class QuoteService:
         t_valid = time.perf_counter_ns()
         windows = [states.push(s.symbol, s.ts_ns, b.tick, b.record) for s, b in zip(req.snapshots, books, strict=True)]
         t_state = time.perf_counter_ns()
-        x = np.stack([features_last(rows) for rows, _ in windows])
+        x = np.stack([window.features() for window in windows])
         t_feat = time.perf_counter_ns()
         pred = runtime.predict(x)
         t_infer = time.perf_counter_ns()
@@ -140,11 +139,11 @@ class QuoteService:
         inventory = np.array([s.inventory for s in req.snapshots], np.float64)
         quotes = make_quotes(best_bid, best_ask, pred.mid_change, pred.spread, pred.volume, inventory, params)
         t_quote = time.perf_counter_ns()
+        rows = zip(
+            req.snapshots, books, windows, quotes.rows(), pred.spread.tolist(), pred.volume.tolist(), strict=True
+        )
         out = {
-            "quotes": [
-                _quote_dict(s, b.tick, quotes, pred, i, w[1], params.lot)
-                for i, (s, b, w) in enumerate(zip(req.snapshots, books, windows, strict=True))
-            ],
+            "quotes": [_quote_dict(s, b.tick, q, sp, vol, w.warm, params.lot) for s, b, w, q, sp, vol in rows],
             "model": runtime.model_id,
         }
         stamps = [t0, t_parse, t_valid, t_state, t_feat, t_infer, t_quote]
@@ -161,20 +160,22 @@ class QuoteService:
         return b'%s,"latency_us":%d}' % (body[:-1], (end - stamps[0]) // 1000)
 
 
-def _quote_dict(snap: Snapshot, tick: float, q: Quotes, pred: Predictions, i: int, warm: bool, lot: float) -> dict:
+def _quote_dict(
+    snap: Snapshot, tick: float, q: Quote, spread: float, log_volume: float, warm: bool, lot: float
+) -> dict:
     d = price_decimals(tick)
     size_d = price_decimals(lot)
-    bid_sz = round(float(q.bid_sz[i]), size_d)
-    ask_sz = round(float(q.ask_sz[i]), size_d)
+    bid_sz = round(q.bid_sz, size_d)
+    ask_sz = round(q.ask_sz, size_d)
     return {
         "symbol": snap.symbol,
         "ts_ns": snap.ts_ns,
-        "bid_px": round(int(q.bid_tick[i]) * tick, d) if bid_sz > 0 else None,
+        "bid_px": round(q.bid_tick * tick, d) if bid_sz > 0 else None,
         "bid_sz": bid_sz,
-        "ask_px": round(int(q.ask_tick[i]) * tick, d) if ask_sz > 0 else None,
+        "ask_px": round(q.ask_tick * tick, d) if ask_sz > 0 else None,
         "ask_sz": ask_sz,
-        "fair_px": round(float(q.fair_tick[i]) * tick, d + 3),
-        "spread_pred": round(float(pred.spread[i]) * tick, d + 3),
-        "volume_pred": round(math.expm1(min(max(float(pred.volume[i]), 0.0), 50.0)), 6),
+        "fair_px": round(q.fair_tick * tick, d + 3),
+        "spread_pred": round(spread * tick, d + 3),
+        "volume_pred": round(math.expm1(min(max(log_volume, 0.0), 50.0)), 6),
         "warm": warm,
     }

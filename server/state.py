@@ -1,50 +1,34 @@
-"""Per-symbol windows of recent records, bounded in symbols (least recently used evicted).
+"""Per-symbol windows of recent snapshots, bounded in symbols (least recently used evicted).
 
-Each window is a doubled ring buffer: record i is written at rows i and i + WINDOW of a (2W, R)
-array, so the last n records are always one contiguous slice, oldest first, with no copy.
-Callers check every snapshot with `check` before any `push`, so a refused request changes nothing.
+A symbol's window is a `lob.features.RollingFeatures`: what the features of its newest snapshot read
+from the last WINDOW records. Callers check every snapshot with `check` before any `push`, so a
+refused request changes nothing.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-import numpy as np
-
-from lob.features import WINDOW
+from lob.features import WINDOW, RollingFeatures
 from server.errors import RequestError
 
 
-class SymbolWindow:
-    __slots__ = ("buf", "pos", "count", "last_ts", "tick")
+class SymbolWindow(RollingFeatures):
+    __slots__ = ("last_ts", "tick")
 
-    def __init__(self, width: int, tick: float):
-        self.buf = np.zeros((2 * WINDOW, width), np.float64)
-        self.pos = -1  # row of the newest record
-        self.count = 0  # records in the current window, at most WINDOW
+    def __init__(self, levels: int, tick: float):
+        super().__init__(levels)
         self.last_ts = -1
         self.tick = tick
 
-    def push(self, record: np.ndarray, ts_ns: int, max_gap_ns: int) -> np.ndarray:
-        """Append a record (resetting the window after a long gap); return the window, oldest first."""
-        if self.count and ts_ns - self.last_ts > max_gap_ns:
-            self.count = 0
-        self.pos = (self.pos + 1) % WINDOW
-        self.buf[self.pos] = record
-        self.buf[self.pos + WINDOW] = record
-        self.count = min(self.count + 1, WINDOW)
-        self.last_ts = ts_ns
-        end = self.pos + WINDOW + 1
-        return self.buf[end - self.count : end]
-
     @property
     def warm(self) -> bool:
-        return self.count >= WINDOW
+        return len(self) >= WINDOW
 
 
 class SymbolStates:
-    def __init__(self, width: int, max_symbols: int, max_gap_ns: int):
-        self.width = width
+    def __init__(self, levels: int, max_symbols: int, max_gap_ns: int):
+        self.levels = levels
         self.max_symbols = max_symbols
         self.max_gap_ns = max_gap_ns
         self._windows: OrderedDict[str, SymbolWindow] = OrderedDict()
@@ -66,17 +50,20 @@ class SymbolStates:
                 f"{prefix}ts_ns",
             )
 
-    def push(self, symbol: str, ts_ns: int, tick: float, record: np.ndarray) -> tuple[np.ndarray, bool]:
-        """Append a checked record; return (the symbol's window, warm). A new tick (a reloaded bundle's,
-        or the request's) changes the units of the records, so it restarts the window."""
+    def push(self, symbol: str, ts_ns: int, tick: float, record: list[float]) -> SymbolWindow:
+        """Append a checked record to the symbol's window and return the window. A gap longer than
+        `max_gap_ns` restarts it, and so does a new tick (a reloaded bundle's, or the request's): the
+        records' price units change."""
         window = self._windows.get(symbol)
         if window is None:
             if len(self._windows) >= self.max_symbols:
                 self._windows.popitem(last=False)
-            window = self._windows[symbol] = SymbolWindow(self.width, tick)
+            window = self._windows[symbol] = SymbolWindow(self.levels, tick)
         else:
             self._windows.move_to_end(symbol)
-            if window.tick != tick:
-                window.count, window.tick = 0, tick
-        rows = window.push(record, ts_ns, self.max_gap_ns)
-        return rows, window.warm
+            if window.tick != tick or ts_ns - window.last_ts > self.max_gap_ns:
+                window.clear()
+                window.tick = tick
+        window.push(record)
+        window.last_ts = ts_ns
+        return window

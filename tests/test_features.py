@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lob.features import WINDOW, feature_names, features, features_last, record_width, records
+from lob.features import WINDOW, RollingFeatures, feature_names, features, record_width, records
 from tests.synthetic import synthetic_dataset
 
 LEVELS = 10
@@ -29,22 +29,24 @@ def test_shape_and_names():
     assert np.isfinite(out).all()
 
 
-def windows(rec: np.ndarray):
-    for t in range(len(rec)):
-        yield t, rec[max(0, t - WINDOW + 1) : t + 1]
+def rolling(rec: np.ndarray):
+    """(t, features of row t) from a RollingFeatures fed the rows one by one, as the server does."""
+    online = RollingFeatures((rec.shape[1] - 2) // 4)
+    for t, row in enumerate(rec.tolist()):
+        online.push(row)
+        yield t, online.features()
 
 
 @pytest.mark.parametrize("levels", [10, 5, 1])
-def test_single_step_path_equals_vectorised_on_every_row(levels):
+def test_rolling_path_equals_vectorised_on_every_row(levels):
     rec = records(synthetic_dataset(seed=levels, n=3 * WINDOW, levels=levels))
     full = features(rec)
-    for t, window in windows(rec):
-        fast = features_last(window)
+    for t, fast in rolling(rec):
         assert fast.dtype == np.float32 and fast.shape == (len(feature_names(levels)),)
         np.testing.assert_allclose(fast, full[t], rtol=1e-6, atol=1e-6, err_msg=f"row {t}")
 
 
-def test_single_step_path_on_real_prices_with_empty_levels_and_trades():
+def test_rolling_path_on_real_prices_with_empty_levels_and_trades():
     """Real BTC prices (6 million ticks), absent levels (size 0), bursts of trades."""
     ds = synthetic_dataset(seed=7, n=2 * WINDOW + 10)
     rec = records(ds)
@@ -52,13 +54,22 @@ def test_single_step_path_on_real_prices_with_empty_levels_and_trades():
     rec[::7, 2 * ds.levels + 8 : 2 * ds.levels + 10] = 0.0  # deep bid levels absent now and then
     rec[::5, -2] *= 1000
     full = features(rec)
-    for t, window in windows(rec):
-        np.testing.assert_allclose(features_last(window), full[t], rtol=1e-6, atol=1e-6, err_msg=f"row {t}")
+    for t, fast in rolling(rec):
+        np.testing.assert_allclose(fast, full[t], rtol=1e-6, atol=1e-6, err_msg=f"row {t}")
 
 
-def test_single_step_path_reads_only_the_last_window_rows():
-    rec = records(synthetic_dataset(seed=3, n=2 * WINDOW))
-    np.testing.assert_array_equal(features_last(rec), features_last(rec[-WINDOW:]))
+def test_rolling_path_forgets_rows_older_than_the_window_and_restarts_when_cleared():
+    rec = records(synthetic_dataset(seed=3, n=3 * WINDOW))
+    online, fresh = RollingFeatures(10), RollingFeatures(10)
+    for row in rec.tolist():
+        online.push(row)
+    for row in rec[-WINDOW:].tolist():
+        fresh.push(row)
+    assert len(online) == len(fresh) == WINDOW
+    np.testing.assert_allclose(online.features(), fresh.features(), rtol=1e-6, atol=1e-6)
+    online.clear()
+    online.push(rec[0].tolist())
+    np.testing.assert_array_equal(online.features(), features(rec[:1])[0])
 
 
 @settings(max_examples=40, deadline=None)

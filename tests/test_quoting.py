@@ -84,8 +84,8 @@ def test_invalid_parameters_are_named():
 def test_scalar_path_equals_vectorised(best_bid, width, mid_change, spread, log_volume, inventory, skew):
     params = QuoteParams(skew_ticks=skew, lot=0.001, max_size=1.0, size_fraction=0.1, max_inventory=1.0)
     args = (best_bid, best_bid + width, mid_change, spread, log_volume, inventory, params)
-    one, many = make_quote(*args), make_quotes(*args)
-    assert one.bid_tick.tolist() == np.atleast_1d(many.bid_tick).tolist()
-    assert one.ask_tick.tolist() == np.atleast_1d(many.ask_tick).tolist()
+    one, [many] = make_quote(*args), make_quotes(*args).rows()
+    assert type(one.bid_tick) is type(one.ask_tick) is int
+    assert (one.bid_tick, one.ask_tick) == (many.bid_tick, many.ask_tick)
     for field in ("bid_sz", "ask_sz", "fair_tick"):
-        np.testing.assert_allclose(getattr(one, field), np.atleast_1d(getattr(many, field)), rtol=0, atol=1e-9)
+        assert abs(getattr(one, field) - getattr(many, field)) <= 1e-9, field

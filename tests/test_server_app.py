@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from lob.features import WINDOW
 from server.app import create_app
+from server.quote_routes import HANDLERS
 from server.settings import Settings
 from tests.tiny_bundle import write_tiny_bundle
 
@@ -49,7 +50,7 @@ def snap(symbol: str, ts: int = 1_000_000_000, bid: float = 100.00, tick: float 
 
 def state_of(client: TestClient) -> dict:
     windows = client.app.state.ctx.service.states._windows
-    return {s: (w.last_ts, w.count, w.pos, w.buf.tobytes()) for s, w in windows.items()}
+    return {s: (w.last_ts, w.tick, list(w.mids), list(w.buys), list(w.sells), w.row) for s, w in windows.items()}
 
 
 def post(client: TestClient, path: str, body, content_type: str = "application/json", **headers):
@@ -315,6 +316,18 @@ def test_unknown_route_and_method_are_json_errors(client):
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found" and r.json()["model"] == MODEL
     r = client.get("/v1/quote")
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    assert r.headers["allow"] == "POST"
+
+
+def test_an_unexpected_error_in_the_quote_path_is_a_json_500_and_the_server_goes_on(client, monkeypatch):
+    def broken(service, body: bytes, t0: int) -> bytes:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setitem(HANDLERS, "/v1/quote", broken)
+    r = post(client, "/v1/quote", snap(fresh()))
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal" and r.json()["model"] == MODEL
+    monkeypatch.undo()
+    assert post(client, "/v1/quote", snap(fresh())).status_code == 200
 
 
 def test_openapi_document_describes_the_request_bodies(client):

@@ -58,7 +58,8 @@ def test_levels_beyond_the_model_are_checked_then_cut():
         ({"bids": [[61837.63, 1.0], [61837.63, 1.0]]}, "unsorted_levels", "bids[1][0]"),
         ({"asks": [[61837.64, 1.0], [61837.70, 1.0], [61837.69, 1.0]]}, "unsorted_levels", "asks[2][0]"),
         ({"bids": [[61837.625, 1.0]]}, "off_tick", "bids[0][0]"),
-        ({"asks": [[61837.64, 1.0], [1e300, 1.0]]}, "price_out_of_range", "asks"),
+        ({"bids": [[61837.63, 1.0], [1e-9, 1.0]]}, "off_tick", "bids[1][0]"),
+        ({"asks": [[61837.64, 1.0], [1e300, 1.0]]}, "price_out_of_range", "asks[1][0]"),
     ],
 )
 def test_bad_books_name_the_field(changes, code, field):

@@ -12,7 +12,7 @@ import pytest
 
 from loadtest.payloads import QuotePayloads
 from lob.binance import read_binance
-from lob.features import features, features_last, records
+from lob.features import features, records
 from server.book import to_book
 from server.runtime import load_runtime
 from server.schemas import Snapshot
@@ -55,7 +55,7 @@ def test_swap_keeps_windows_when_the_layout_is_unchanged_and_drops_them_otherwis
     service.swap(load_runtime(write_tiny_bundle(tmp_path / "same", version="0.0.2"), warmup_runs=5))
     assert "KEEP" in service.states
     service.swap(load_runtime(write_tiny_bundle(tmp_path / "five", levels=5, version="0.0.3"), warmup_runs=5))
-    assert "KEEP" not in service.states and service.states.width == 4 * 5 + 2
+    assert "KEEP" not in service.states and service.states.levels == 5
     q = orjson.loads(service.quote(body("KEEP", 2), time.perf_counter_ns()))
     assert q["model"]["version"] == "0.0.3" and q["warm"] is False
     service.swap(original)
@@ -71,9 +71,9 @@ def test_online_features_equal_the_offline_ones_on_a_real_capture():
     ds = read_binance([require_binance("spot_btcusdt_20240808.gz")])
     offline = features(records(ds))
     payloads = QuotePayloads(ds, symbols=1)
-    states = SymbolStates(4 * ds.levels + 2, max_symbols=1, max_gap_ns=10**12)
+    states = SymbolStates(ds.levels, max_symbols=1, max_gap_ns=10**12)
     for row in range(ds.n):
         snap = Snapshot.model_validate_json(payloads.body(row, int(ds.ts_ns[row])))
         book = to_book(snap, ds.tick, ds.levels, 50)
-        window, _ = states.push(snap.symbol, snap.ts_ns, book.tick, book.record)
-        np.testing.assert_allclose(features_last(window), offline[row], rtol=1e-6, atol=1e-6, err_msg=f"row {row}")
+        window = states.push(snap.symbol, snap.ts_ns, book.tick, book.record)
+        np.testing.assert_allclose(window.features(), offline[row], rtol=1e-6, atol=1e-6, err_msg=f"row {row}")
