@@ -46,46 +46,34 @@ def resolve_tick(snap: Snapshot, instruments: dict[str, float], prefix: str = ""
     return known
 
 
-def _side_ticks(side: list, tick: float, name: str, prefix: str) -> list[int]:
-    """One side's prices in integer ticks, best first; refuse a price off the grid or beyond 2^53 ticks."""
-    out = []
-    for j, level in enumerate(side):
-        scaled = level[0] / tick
-        if scaled >= MAX_TICKS:
-            raise RequestError(
-                422, "price_out_of_range", f"price {level[0]} is beyond 2^53 ticks", f"{prefix}{name}[{j}][0]"
-            )
-        ticks = round(scaled)
-        if abs(scaled - ticks) > GRID_TOLERANCE or ticks < 1:
-            raise RequestError(
-                422, "off_tick", f"price {level[0]} is not on the tick grid ({tick})", f"{prefix}{name}[{j}][0]"
-            )
-        out.append(ticks)
-    return out
-
-
-def _check_order(ticks: list[int], step: int, name: str, prefix: str) -> None:
-    """Prices strictly moving away from the best: step -1 for bids (decreasing), +1 for asks (increasing)."""
-    for j in range(1, len(ticks)):
-        if (ticks[j] - ticks[j - 1]) * step <= 0:
-            order = "decreasing" if step < 0 else "increasing"
-            raise RequestError(
-                422,
-                "unsorted_levels",
-                f"{name} prices must be strictly {order} from the best",
-                f"{prefix}{name}[{j}][0]",
-            )
-
-
-def _padded(ticks: list[int], side: list, levels: int, step: int) -> tuple[list[int], list[float]]:
-    """The first `levels` (price, size) of a side, padded like `lob.dataset.pad_levels`: one tick further
-    per missing level, size 0."""
-    px, sz = ticks[:levels], [level[1] for level in side[:levels]]
+def _side(side: list, tick: float, levels: int, step: int, name: str, prefix: str) -> tuple[list[int], list[float]]:
+    """One side's first `levels` prices (integer ticks) and sizes, padded like `lob.dataset.pad_levels` (one
+    tick further per missing level, size 0). Every level is checked: on the grid, below 2^53 ticks, and
+    strictly moving away from the best (`step` -1 for bids, +1 for asks)."""
+    px: list[int] = []
+    for j, (price, _) in enumerate(side):
+        scaled = price / tick
+        ticks = round(scaled) if scaled < MAX_TICKS else 0
+        if ticks < 1 or abs(scaled - ticks) > GRID_TOLERANCE or (px and (ticks - px[-1]) * step <= 0):
+            raise _refusal(price, tick, step, name, f"{prefix}{name}[{j}][0]")
+        px.append(ticks)
+    px, sz = px[:levels], [size for _, size in side[:levels]]
     missing = levels - len(px)
     if missing > 0:
         px += [px[-1] + step * k for k in range(1, missing + 1)]
         sz += [0.0] * missing
     return px, sz
+
+
+def _refusal(price: float, tick: float, step: int, name: str, field: str) -> RequestError:
+    """Why `_side` refused the level at `field`: out of range, off the grid, or out of order."""
+    scaled = price / tick
+    if scaled >= MAX_TICKS:
+        return RequestError(422, "price_out_of_range", f"price {price} is beyond 2^53 ticks", field)
+    if round(scaled) < 1 or abs(scaled - round(scaled)) > GRID_TOLERANCE:
+        return RequestError(422, "off_tick", f"price {price} is not on the tick grid ({tick})", field)
+    order = "decreasing" if step < 0 else "increasing"
+    return RequestError(422, "unsorted_levels", f"{name} prices must be strictly {order} from the best", field)
 
 
 def to_book(snap: Snapshot, tick: float, levels: int, max_levels: int, prefix: str = "") -> Book:
@@ -97,11 +85,9 @@ def to_book(snap: Snapshot, tick: float, levels: int, max_levels: int, prefix: s
             raise RequestError(
                 422, "too_many_levels", f"{len(side)} levels, at most {max_levels} a side", f"{prefix}{name}"
             )
-    bid_ticks = _side_ticks(snap.bids, tick, "bids", prefix)
-    ask_ticks = _side_ticks(snap.asks, tick, "asks", prefix)
-    _check_order(bid_ticks, -1, "bids", prefix)
-    _check_order(ask_ticks, +1, "asks", prefix)
-    best_bid, best_ask = bid_ticks[0], ask_ticks[0]
+    bid_px, bid_sz = _side(snap.bids, tick, levels, -1, "bids", prefix)
+    ask_px, ask_sz = _side(snap.asks, tick, levels, +1, "asks", prefix)
+    best_bid, best_ask = bid_px[0], ask_px[0]
     if best_bid >= best_ask:
         raise RequestError(
             422,
@@ -115,7 +101,5 @@ def to_book(snap: Snapshot, tick: float, levels: int, max_levels: int, prefix: s
             buy += size
         else:
             sell += size
-    bid_px, bid_sz = _padded(bid_ticks, snap.bids, levels, -1)
-    ask_px, ask_sz = _padded(ask_ticks, snap.asks, levels, +1)
     record = [*bid_px, *ask_px, *bid_sz, *ask_sz, buy, sell]
     return Book(record=record, best_bid=best_bid, best_ask=best_ask, tick=tick)
