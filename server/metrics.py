@@ -20,28 +20,36 @@ BUCKETS_S = tuple(10e-6 * 2**k for k in range(14))  # 10 us .. 82 ms
 PERCENTILES = (50, 90, 99, 99.9)
 
 
+def stage_seconds(stamps: np.ndarray) -> np.ndarray:
+    """(N, len(STAGES)) stamps in ns (the start, then the end of each stage) -> stage times and total, seconds."""
+    return np.column_stack([np.diff(stamps, axis=1), stamps[:, -1] - stamps[:, 0]]) * 1e-9
+
+
 class StageTimings:
-    """The latest `capacity` requests' stage times (seconds), and cumulative histograms of all of them."""
+    """The latest `capacity` requests' stage times, and cumulative histograms of all of them.
+
+    A request records its raw stamps (one row write); times are worked out when read."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.ring = np.zeros((capacity, len(STAGES)), np.float64)
+        self.ring = np.zeros((capacity, len(STAGES)), np.int64)  # stamps: start, end of each stage
         self.recorded = 0  # rows ever written
         self.folded = 0  # rows already in the histograms
         self.bucket_counts = np.zeros((len(STAGES), len(BUCKETS_S) + 1), np.int64)  # last: +Inf
         self.sums = np.zeros(len(STAGES), np.float64)
 
-    def record(self, row: list[float]) -> None:
+    def record(self, stamps: list[int]) -> None:
+        """`stamps`: perf_counter_ns at the start and at the end of each stage, len(STAGES) of them."""
         if self.recorded - self.folded >= self.capacity:
             self.fold()
-        self.ring[self.recorded % self.capacity] = row
+        self.ring[self.recorded % self.capacity] = stamps
         self.recorded += 1
 
     def fold(self) -> None:
         """Count the rows recorded since the last fold into the histograms."""
         idx = np.arange(self.folded, self.recorded) % self.capacity
         if len(idx):
-            rows = self.ring[idx]
+            rows = stage_seconds(self.ring[idx])
             slots = np.searchsorted(BUCKETS_S, rows, side="left")  # bucket with le >= value
             for s in range(len(STAGES)):
                 self.bucket_counts[s] += np.bincount(slots[:, s], minlength=len(BUCKETS_S) + 1)
@@ -49,7 +57,8 @@ class StageTimings:
         self.folded = self.recorded
 
     def recent(self) -> np.ndarray:
-        return self.ring[: min(self.recorded, self.capacity)]
+        """Stage times (seconds) of the latest requests, (n, len(STAGES))."""
+        return stage_seconds(self.ring[: min(self.recorded, self.capacity)])
 
     def percentiles_us(self) -> dict[str, dict[str, float]]:
         rows = self.recent() * 1e6

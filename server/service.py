@@ -38,6 +38,14 @@ def price_decimals(step: float) -> int:
     return 12
 
 
+@lru_cache(maxsize=256)
+def decimal_step(step: float) -> tuple[int, float]:
+    """(m, 10^d) with step = m / 10^d exactly in decimal: k * m / 10^d is then the float nearest the decimal
+    k * step, so JSON shows 61837.62 rather than 61837.619999999995, without `round(x, d)`'s cost."""
+    d = price_decimals(step)
+    return round(step * 10**d), float(10**d)
+
+
 class QuoteService:
     def __init__(self, runtime: ModelRuntime, settings: Settings):
         self.settings = settings
@@ -155,27 +163,27 @@ class QuoteService:
         body = orjson.dumps(out)
         end = time.perf_counter_ns()
         stamps.append(end)
-        stages = [(b - a) * 1e-9 for a, b in zip(stamps, stamps[1:], strict=False)]
-        timings.record([*stages, (end - stamps[0]) * 1e-9])
+        timings.record(stamps)
         return b'%s,"latency_us":%d}' % (body[:-1], (end - stamps[0]) // 1000)
 
 
 def _quote_dict(
     snap: Snapshot, tick: float, q: Quote, spread: float, log_volume: float, warm: bool, lot: float
 ) -> dict:
-    d = price_decimals(tick)
-    size_d = price_decimals(lot)
-    bid_sz = round(q.bid_sz, size_d)
-    ask_sz = round(q.ask_sz, size_d)
+    tick_m, tick_10 = decimal_step(tick)
+    lot_m, lot_10 = decimal_step(lot)
+    fine = tick_10 * 1000.0  # predictions: three decimals finer than the tick
+    bid_sz = round(q.bid_sz / lot) * lot_m / lot_10
+    ask_sz = round(q.ask_sz / lot) * lot_m / lot_10
     return {
         "symbol": snap.symbol,
         "ts_ns": snap.ts_ns,
-        "bid_px": round(q.bid_tick * tick, d) if bid_sz > 0 else None,
+        "bid_px": q.bid_tick * tick_m / tick_10 if bid_sz > 0 else None,
         "bid_sz": bid_sz,
-        "ask_px": round(q.ask_tick * tick, d) if ask_sz > 0 else None,
+        "ask_px": q.ask_tick * tick_m / tick_10 if ask_sz > 0 else None,
         "ask_sz": ask_sz,
-        "fair_px": round(q.fair_tick * tick, d + 3),
-        "spread_pred": round(spread * tick, d + 3),
-        "volume_pred": round(math.expm1(min(max(log_volume, 0.0), 50.0)), 6),
+        "fair_px": round(q.fair_tick * tick * fine) / fine,
+        "spread_pred": round(spread * tick * fine) / fine,
+        "volume_pred": round(math.expm1(min(max(log_volume, 0.0), 50.0)) * 1e6) / 1e6,
         "warm": warm,
     }

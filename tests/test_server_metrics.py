@@ -9,14 +9,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from server.metrics import BUCKETS_S, STAGES, RequestCounts, ServerCollector, StageTimings
 
 
-def random_rows(n: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).lognormal(np.log(50e-6), 1.0, (n, len(STAGES)))
+def random_stamps(n: int, seed: int = 0, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Stamp rows as a request records them, and the stage times (seconds, total last) they stand for."""
+    ns = np.random.default_rng(seed).lognormal(np.log(50e3), 1.0, (n, len(STAGES) - 1)) * scale
+    stamps = np.concatenate([np.zeros((n, 1)), np.cumsum(ns.astype(np.int64), 1)], 1).astype(np.int64) + 10**12
+    times = np.diff(stamps, axis=1) * 1e-9
+    return stamps, np.column_stack([times, times.sum(1)])
 
 
 def test_folded_buckets_equal_a_direct_count_across_ring_wraps():
     timings = StageTimings(capacity=64)
-    rows = random_rows(1000)
-    for i, row in enumerate(rows):
+    stamps, rows = random_stamps(1000)
+    for i, row in enumerate(stamps):
         timings.record(row.tolist())
         if i % 97 == 0:
             timings.fold()
@@ -31,10 +35,10 @@ def test_folded_buckets_equal_a_direct_count_across_ring_wraps():
 
 def test_percentiles_are_over_the_most_recent_window():
     timings = StageTimings(capacity=100)
-    for row in random_rows(50, seed=1) * 1000:  # old and slow
+    for row in random_stamps(50, seed=1, scale=1000)[0]:  # old and slow
         timings.record(row.tolist())
-    recent = random_rows(100, seed=2)
-    for row in recent:
+    stamps, recent = random_stamps(100, seed=2)
+    for row in stamps:
         timings.record(row.tolist())
     pct = timings.percentiles_us()
     assert set(pct) == set(STAGES)
@@ -45,7 +49,7 @@ def test_percentiles_are_over_the_most_recent_window():
 
 def test_collector_exposes_histograms_counters_and_model_info():
     timings = {"/v1/quote": StageTimings(16)}
-    for row in random_rows(40):
+    for row in random_stamps(40)[0]:
         timings["/v1/quote"].record(row.tolist())
     counts = RequestCounts()
     counts.responses[("/v1/quote", 200)] += 40

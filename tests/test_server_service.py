@@ -16,7 +16,7 @@ from lob.features import features, records
 from server.book import to_book
 from server.runtime import load_runtime
 from server.schemas import Snapshot
-from server.service import QuoteService, price_decimals
+from server.service import QuoteService, decimal_step, price_decimals
 from server.settings import Settings
 from server.state import SymbolStates
 from tests.conftest import ROOT, require_binance
@@ -39,6 +39,15 @@ def body(symbol: str, ts: int, **extra) -> bytes:
 )
 def test_price_decimals(step, decimals):
     assert price_decimals(step) == decimals
+
+
+@pytest.mark.parametrize(
+    ("step", "multiple", "shown"),
+    [(0.01, 6183762, "61837.62"), (0.1, 3, "0.3"), (0.5, 3, "1.5"), (5.0, 7, "35.0"), (1e-8, 123, "1.23e-6")],
+)
+def test_decimal_step_shows_multiples_as_their_decimals(step, multiple, shown):
+    m, scale = decimal_step(step)
+    assert orjson.dumps(multiple * m / scale).decode() == shown
 
 
 def test_prices_come_back_in_currency_units_on_the_grid(service):
