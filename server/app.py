@@ -25,7 +25,7 @@ from starlette.types import ASGIApp
 
 from server import routes
 from server.errors import RequestError
-from server.guard import Guard
+from server.guard import CountResponses
 from server.metrics import ServerCollector
 from server.quote_routes import QuoteRoutes
 from server.routes import Context
@@ -50,13 +50,12 @@ def curl_example(host: str, port: int, symbol: str, tick: float) -> str:
 
 
 class QuoteApp(FastAPI):
-    """FastAPI behind two plain ASGI layers: `Guard` (requests in flight, response counts) around
-    `QuoteRoutes` (the quote routes, which skip FastAPI's stack) around FastAPI's own middleware stack."""
+    """FastAPI behind plain ASGI layers: `QuoteRoutes` serves the quote routes, which skip FastAPI's stack;
+    every other request goes through `CountResponses` to FastAPI's own middleware stack."""
 
     def build_middleware_stack(self) -> ASGIApp:
         ctx: Context = self.state.ctx
-        routes = QuoteRoutes(super().build_middleware_stack(), ctx)
-        return Guard(routes, max_in_flight=ctx.settings.max_in_flight, counts=ctx.counts, model_id=ctx.model_id)
+        return QuoteRoutes(CountResponses(super().build_middleware_stack(), ctx.counts), ctx)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
