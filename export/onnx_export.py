@@ -1,7 +1,8 @@
 """One fused ONNX graph per model, the tuned ORT session that serves it, and its parity and latency checks.
 
-CMM graph: `features` float32 [B, F] (raw) -> `mid_change`, `spread`, `volume` [B] and `gate` [B, S].
-Baselines: the same input and the three task outputs. The batch axis is dynamic.
+CMM graph: `features` float32 [B, F] (raw) -> `mid_change`, `spread`, `volume` [B] and `gate` [B, S],
+exported from the mixture folded for serving (`export/serving.py`). Baselines: the same input and the
+three task outputs. The batch axis is dynamic.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from export.gate import Mixture
+from export.serving import ServingMixture
 from lob.targets import TASKS
 
 OPSET = 17
@@ -41,16 +43,19 @@ def output_names(model: nn.Module) -> list[str]:
     return [*TASKS, "gate"] if isinstance(model, Mixture) else list(TASKS)
 
 
-def export_onnx(model: nn.Module, path: str | Path, n_features: int) -> Path:
-    """Export an eval-mode Mixture or SingleStudent as one graph with a dynamic batch axis."""
+def export_onnx(model: nn.Module, path: str | Path, n_features: int, fused: bool = True) -> Path:
+    """Export an eval-mode Mixture or SingleStudent as one graph with a dynamic batch axis. A Mixture is
+    exported as its `ServingMixture` unless `fused` is False (the op-for-op graph, for comparison)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     names = output_names(model)
+    model.eval()
+    graph = ServingMixture(model) if fused and isinstance(model, Mixture) else _TaskOutputs(model)
     with warnings.catch_warnings():
         # torch 2.13's default exporter needs onnxscript; the TorchScript exporter covers these plain ops.
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            _TaskOutputs(model.eval()),
+            graph,
             (torch.zeros(2, n_features),),
             str(path),
             dynamo=False,
