@@ -6,7 +6,7 @@ the snapshot. Features at step t read only records t-WINDOW+1 .. t (past-only by
 
 - `features(records)`        vectorised over a whole dataset, (N, R) -> (N, F) float32
 - `RollingFeatures`          the serving fast path: push records one at a time, read the newest
-                             one's (F,) float32 features; the same numbers as the vectorised path
+                             one's F features as floats; the same numbers as the vectorised path
 When fewer than WINDOW rows precede t (the start of a dataset, or a cold server window), the
 window is the rows available: lags reach back to the first row at most.
 """
@@ -165,8 +165,9 @@ class RollingFeatures:
         self.sells.append(record[-1])
         self.row = record
 
-    def features(self) -> np.ndarray:
-        """The newest record's features, (F,) float32; needs at least one record."""
+    def features(self) -> list[float]:
+        """The newest record's F features (float64; `features()` casts the same numbers to float32); needs at
+        least one record."""
         row, levels, mids = self.row, self.levels, self.mids
         best_bid, best_ask, mid = row[0], row[levels], mids[-1]
         bid_sz, ask_sz = row[2 * levels : 3 * levels], row[3 * levels : 4 * levels]
@@ -183,7 +184,7 @@ class RollingFeatures:
         out += [best_ask - best_bid, *(_scalar_imbalance(b, a) for b, a in depth), micro_offset, *returns, rv]
         out += [math.log1p(buy), math.log1p(sell), _scalar_imbalance(buy, sell)]
         out += [math.log1p(row[-2]), math.log1p(row[-1])]
-        return np.array(out, np.float32)
+        return out
 
 
 def _scalar_imbalance(b: float, a: float) -> float:

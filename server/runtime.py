@@ -134,6 +134,14 @@ class ModelRuntime:
         mid, spread, volume, gate = self.session.run(list(OUTPUTS), {"features": x})
         return Predictions(mid, spread, volume, gate)
 
+    def predict_one(self, features: list[float]) -> tuple[float, float, float]:
+        """One row of raw features as plain floats -> (mid_change, spread, volume): the single-quote path, with
+        no array made on the way in or out."""
+        self._x1[0] = features
+        self.session.run_with_iobinding(self._binding)
+        out = self._out1
+        return out["mid_change"].item(), out["spread"].item(), out["volume"].item()
+
     def warm_up(self, runs: int = WARMUP_RUNS) -> None:
         started = time.perf_counter()
         rng = np.random.default_rng(0)

@@ -99,14 +99,11 @@ class QuoteService:
         t_valid = time.perf_counter_ns()
         window = states.push(req.symbol, req.ts_ns, book.tick, book.record)
         t_state = time.perf_counter_ns()
-        x = window.features()[None, :]
+        x = window.features()
         t_feat = time.perf_counter_ns()
-        pred = runtime.predict(x)
+        mid_change, spread, log_volume = runtime.predict_one(x)
         t_infer = time.perf_counter_ns()
-        spread, log_volume = float(pred.spread[0]), float(pred.volume[0])
-        quote = make_quote(
-            book.best_bid, book.best_ask, float(pred.mid_change[0]), spread, log_volume, req.inventory, params
-        )
+        quote = make_quote(book.best_bid, book.best_ask, mid_change, spread, log_volume, req.inventory, params)
         t_quote = time.perf_counter_ns()
         out = _quote_dict(req, book.tick, quote, spread, log_volume, window.warm, params.lot)
         out["model"] = runtime.model_id
@@ -138,7 +135,7 @@ class QuoteService:
         t_valid = time.perf_counter_ns()
         windows = [states.push(s.symbol, s.ts_ns, b.tick, b.record) for s, b in zip(req.snapshots, books, strict=True)]
         t_state = time.perf_counter_ns()
-        x = np.stack([window.features() for window in windows])
+        x = np.array([window.features() for window in windows], np.float32)
         t_feat = time.perf_counter_ns()
         pred = runtime.predict(x)
         t_infer = time.perf_counter_ns()

@@ -30,11 +30,12 @@ def test_shape_and_names():
 
 
 def rolling(rec: np.ndarray):
-    """(t, features of row t) from a RollingFeatures fed the rows one by one, as the server does."""
+    """(t, features of row t) from a RollingFeatures fed the rows one by one, as the server does (float32, as the
+    model's input buffer holds them)."""
     online = RollingFeatures((rec.shape[1] - 2) // 4)
     for t, row in enumerate(rec.tolist()):
         online.push(row)
-        yield t, online.features()
+        yield t, np.array(online.features(), np.float32)
 
 
 @pytest.mark.parametrize("levels", [10, 5, 1])
@@ -69,7 +70,7 @@ def test_rolling_path_forgets_rows_older_than_the_window_and_restarts_when_clear
     np.testing.assert_allclose(online.features(), fresh.features(), rtol=1e-6, atol=1e-6)
     online.clear()
     online.push(rec[0].tolist())
-    np.testing.assert_array_equal(online.features(), features(rec[:1])[0])
+    np.testing.assert_array_equal(np.array(online.features(), np.float32), features(rec[:1])[0])
 
 
 @settings(max_examples=40, deadline=None)

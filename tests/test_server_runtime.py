@@ -42,6 +42,9 @@ def test_batch_one_through_the_binding_equals_a_plain_run(runtime):
         one = runtime.predict(x[i : i + 1])
         for got, ref, name in zip([one.mid_change, one.spread, one.volume, one.gate], expected, "msvg", strict=True):
             np.testing.assert_allclose(got, ref[i : i + 1], rtol=1e-5, atol=1e-6, err_msg=name)
+        floats = runtime.predict_one(x[i].astype(np.float64).tolist())
+        assert all(type(v) is float for v in floats)
+        np.testing.assert_allclose(floats, [ref[i] for ref in expected[:3]], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(batch.gate, expected[3], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(batch.gate.sum(1), 1.0, rtol=1e-5)
 
