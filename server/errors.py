@@ -6,7 +6,11 @@ Core server code raises `RequestError`; `server.app` maps it (and pydantic's, an
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class RequestError(Exception):
@@ -40,3 +44,11 @@ def from_validation_error(err: ValidationError) -> RequestError:
     count = err.error_count()
     more = f" (and {count - 1} more error{'s' if count > 2 else ''})" if count > 1 else ""
     return RequestError(422, kind, f"{where or 'body'}: {first['msg']}{more}", where or None)
+
+
+def parse_body(model: type[Model], body: bytes) -> Model:
+    """A JSON body as `model`; refused as a RequestError (400 or 422) naming the first field at fault."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as err:
+        raise from_validation_error(err) from None

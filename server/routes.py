@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from server.errors import RequestError, from_validation_error
+from server.errors import RequestError, parse_body
 from server.http import json_response, read_json_body
 from server.metrics import RequestCounts
 from server.runtime import load_runtime
@@ -110,14 +109,10 @@ async def reload(request: Request) -> Response:
             401, "unauthorized", "a valid bearer token is required", "authorization", {"www-authenticate": "Bearer"}
         )
     service = ctx.serving()
-    try:
-        path = ReloadRequest.model_validate_json(
-            await read_json_body(
-                request.headers.raw, request.receive, ctx.settings.max_body_bytes, ctx.settings.body_timeout_s
-            )
-        ).bundle
-    except ValidationError as err:
-        raise from_validation_error(err) from None
+    body = await read_json_body(
+        request.headers.raw, request.receive, ctx.settings.max_body_bytes, ctx.settings.body_timeout_s
+    )
+    path = parse_body(ReloadRequest, body).bundle
     async with ctx.reload_lock:
         previous = service.runtime.model_id
         try:

@@ -15,11 +15,10 @@ from functools import lru_cache
 
 import numpy as np
 import orjson
-from pydantic import ValidationError
 
 from lob.quoting import Quote, QuoteParams, make_quote, make_quotes
 from server.book import Book, resolve_tick, to_book
-from server.errors import RequestError, from_validation_error
+from server.errors import RequestError, parse_body
 from server.metrics import StageTimings
 from server.runtime import ModelRuntime
 from server.schemas import BatchRequest, QuoteOverrides, QuoteRequest, Snapshot
@@ -89,10 +88,7 @@ class QuoteService:
     def quote(self, body: bytes, t0: int) -> bytes:
         """One snapshot in, one quote out; `t0` is perf_counter_ns when the request arrived."""
         runtime, states = self.runtime, self.states
-        try:
-            req = QuoteRequest.model_validate_json(body)
-        except ValidationError as err:
-            raise from_validation_error(err) from None
+        req = parse_body(QuoteRequest, body)
         t_parse = time.perf_counter_ns()
         params = self.quote_params(req.params)
         book = self._book(runtime, req)
@@ -113,10 +109,7 @@ class QuoteService:
     def quote_batch(self, body: bytes, t0: int) -> bytes:
         """Many snapshots (distinct symbols) in, one quote each, through one inference."""
         runtime, states = self.runtime, self.states
-        try:
-            req = BatchRequest.model_validate_json(body)
-        except ValidationError as err:
-            raise from_validation_error(err) from None
+        req = parse_body(BatchRequest, body)
         t_parse = time.perf_counter_ns()
         n = len(req.snapshots)
         if n > self.settings.max_batch:
